@@ -26,7 +26,8 @@ int log_level_parse(const char *s, enum log_level *out);
 /* Writes one line: "2026-11-22T23:06:54.123Z name LEVEL message\n". lg may be NULL (no-op). */
 void log_write(const struct logger *lg, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void log_vwrite(const struct logger *lg, enum log_level level, const char *fmt, va_list ap);
+void log_vwrite(const struct logger *lg, enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #define log_debug(lg, ...) log_write((lg), LOG_DEBUG, __VA_ARGS__)
 #define log_info(lg, ...)  log_write((lg), LOG_INFO, __VA_ARGS__)
