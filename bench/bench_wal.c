@@ -208,7 +208,8 @@ static void recovery(const char *root, uint64_t n)
 int bench_wal_main(int argc, char **argv)
 {
     struct cfg c = {.parent = ".", .pairs = 3000, .seconds = 2.0, .recover_n = 1000000};
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value. */
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--dir") && v)
             c.parent = v;
@@ -222,7 +223,6 @@ int bench_wal_main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     if (c.pairs < 1 || c.seconds <= 0) {
         usage();
