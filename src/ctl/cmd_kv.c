@@ -30,7 +30,7 @@ static ProtobufCBinaryData bytes_of(const char *s)
 }
 
 /* Points range_end at the prefix end of key, in op's buffer or on the heap. */
-static int set_prefix_end(struct kv_op *op, ProtobufCBinaryData key, ProtobufCBinaryData *end)
+static int set_prefix_end(struct ctl_kv_op *op, ProtobufCBinaryData key, ProtobufCBinaryData *end)
 {
     uint8_t *b = (uint8_t *)op->range_end_buf;
     if (key.len > sizeof op->range_end_buf) {
@@ -43,7 +43,7 @@ static int set_prefix_end(struct kv_op *op, ProtobufCBinaryData key, ProtobufCBi
     return 0;
 }
 
-void kv_op_free(struct kv_op *op)
+void ctl_kv_op_free(struct ctl_kv_op *op)
 {
     free(op->range_end_heap);
     op->range_end_heap = NULL;
@@ -186,7 +186,7 @@ static size_t get_defs(struct get_flags *g, struct flag_def *d)
 }
 
 /* getGetOp, plus clientv3's translation of the options into a RangeRequest. */
-static int get_build(struct ctl *ctl, const struct get_flags *g, int n, char **a, struct kv_op *op)
+static int get_build(struct ctl *ctl, const struct get_flags *g, int n, char **a, struct ctl_kv_op *op)
 {
     Etcdserverpb__RangeRequest *r = &op->range;
     if (n == 0)
@@ -270,7 +270,7 @@ int cmd_get(struct ctl *ctl, int argc, char **argv)
     size_t nd = get_defs(&g, d);
     int rc = ctl_parse(ctl, d, nd, argc, argv);
     if (rc != 0) return rc;
-    struct kv_op op = {.range = ETCDSERVERPB__RANGE_REQUEST__INIT};
+    struct ctl_kv_op op = {.range = ETCDSERVERPB__RANGE_REQUEST__INIT};
     rc = get_build(ctl, &g, ctl->n_args, ctl->args, &op);
     if (rc == 0) {
         Etcdserverpb__RangeResponse *resp;
@@ -293,7 +293,7 @@ int cmd_get(struct ctl *ctl, int argc, char **argv)
             protobuf_c_message_free_unpacked(&resp->base, NULL);
         }
     }
-    kv_op_free(&op);
+    ctl_kv_op_free(&op);
     return rc;
 }
 
@@ -312,7 +312,7 @@ static size_t del_defs(struct del_flags *f, struct flag_def *d)
     return 3;
 }
 
-static int del_build(struct ctl *ctl, const struct del_flags *f, int n, char **a, struct kv_op *op)
+static int del_build(struct ctl *ctl, const struct del_flags *f, int n, char **a, struct ctl_kv_op *op)
 {
     Etcdserverpb__DeleteRangeRequest *r = &op->del;
     if (n == 0 || n > 2)
@@ -352,7 +352,7 @@ int cmd_del(struct ctl *ctl, int argc, char **argv)
     size_t nd = del_defs(&f, d);
     int rc = ctl_parse(ctl, d, nd, argc, argv);
     if (rc != 0) return rc;
-    struct kv_op op = {.del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT};
+    struct ctl_kv_op op = {.del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT};
     rc = del_build(ctl, &f, ctl->n_args, ctl->args, &op);
     if (rc == 0) {
         Etcdserverpb__DeleteRangeResponse *resp;
@@ -365,7 +365,7 @@ int cmd_del(struct ctl *ctl, int argc, char **argv)
             protobuf_c_message_free_unpacked(&resp->base, NULL);
         }
     }
-    kv_op_free(&op);
+    ctl_kv_op_free(&op);
     return rc;
 }
 
@@ -384,7 +384,7 @@ static int verb_of(const char *w)
     return found;
 }
 
-int kv_op_parse(struct ctl *ctl, int argc, char **argv, struct kv_op *op)
+int ctl_kv_op_parse(struct ctl *ctl, int argc, char **argv, struct ctl_kv_op *op)
 {
     struct flag_def d[16];
     size_t nd;

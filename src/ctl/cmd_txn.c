@@ -15,7 +15,7 @@ struct txn_state {
     Etcdserverpb__Compare **cmp_ptrs;
     struct txn_cmp *cmp_src;
     size_t n_cmps;
-    struct kv_op *ops[2];
+    struct ctl_kv_op *ops[2];
     Etcdserverpb__RequestOp *reqs[2];
     Etcdserverpb__RequestOp **req_ptrs[2];
     size_t n_ops[2];
@@ -26,7 +26,7 @@ struct txn_state {
 static void txn_state_free(struct txn_state *t)
 {
     for (int s = 0; s < 2; s++) {
-        for (size_t i = 0; i < t->n_ops[s]; i++) kv_op_free(&t->ops[s][i]);
+        for (size_t i = 0; i < t->n_ops[s]; i++) ctl_kv_op_free(&t->ops[s][i]);
         free(t->ops[s]);
         free(t->reqs[s]);
         free(t->req_ptrs[s]);
@@ -101,7 +101,7 @@ static int read_ops(struct ctl *ctl, FILE *in, struct txn_state *t, int side)
         if (n == TXN_MAX_OPS)
             return ctl_error(ctl, CTL_EXIT_INVALID_INPUT, "too many requests (limit %d)",
                              TXN_MAX_OPS);
-        struct kv_op *no = realloc(t->ops[side], (n + 1) * sizeof *no);
+        struct ctl_kv_op *no = realloc(t->ops[side], (n + 1) * sizeof *no);
         if (!no) return ctl_error(ctl, CTL_EXIT_ERROR, "out of memory");
         t->ops[side] = no;
         /* argify rewrites its input: work on a copy, the line is needed for messages. */
@@ -118,9 +118,9 @@ static int read_ops(struct ctl *ctl, FILE *in, struct txn_state *t, int side)
         if (argc < 0) return ctl_error(ctl, CTL_EXIT_INVALID_INPUT, "invalid syntax");
         if (argc < 2)
             return ctl_error(ctl, CTL_EXIT_INVALID_INPUT, "invalid txn compare request: %s", line);
-        rc = kv_op_parse(ctl, argc, argv, &no[n]);
+        rc = ctl_kv_op_parse(ctl, argc, argv, &no[n]);
         if (rc < 0) {
-            kv_op_free(&no[n]);
+            ctl_kv_op_free(&no[n]);
             return ctl_error(ctl, CTL_EXIT_INVALID_INPUT, "invalid txn request: %s", line);
         }
         t->n_ops[side]++;
@@ -146,7 +146,7 @@ static int assemble(struct ctl *ctl, struct txn_state *t, Etcdserverpb__TxnReque
         t->req_ptrs[s] = calloc(n + 1, sizeof *t->req_ptrs[s]);
         if (!t->reqs[s] || !t->req_ptrs[s]) return ctl_error(ctl, CTL_EXIT_ERROR, "out of memory");
         for (size_t i = 0; i < n; i++) {
-            struct kv_op *op = &t->ops[s][i];
+            struct ctl_kv_op *op = &t->ops[s][i];
             Etcdserverpb__RequestOp *r = &t->reqs[s][i];
             *r = (Etcdserverpb__RequestOp)ETCDSERVERPB__REQUEST_OP__INIT;
             r->request_case = op->kind;

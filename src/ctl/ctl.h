@@ -160,6 +160,7 @@ extern const struct ctl_cmd ctl_commands[];
 extern const size_t ctl_n_commands;
 
 int cmd_put(struct ctl *ctl, int argc, char **argv);
+int cmd_wal_dump(struct ctl *ctl, int argc, char **argv);
 int cmd_get(struct ctl *ctl, int argc, char **argv);
 int cmd_del(struct ctl *ctl, int argc, char **argv);
 int cmd_txn(struct ctl *ctl, int argc, char **argv);
@@ -193,7 +194,7 @@ int cmd_counter_get(struct ctl *ctl, int argc, char **argv);
 
 /* The parsed form of a put/get/del command line (a command or a txn request line). Byte
  * strings point into the arguments. */
-struct kv_op {
+struct ctl_kv_op {
     Etcdserverpb__RequestOp__RequestCase kind;
     Etcdserverpb__RangeRequest range;
     Etcdserverpb__PutRequest put;
@@ -205,8 +206,8 @@ struct kv_op {
 /* Parses "put|get|del args..." (argv[0] is the verb) as a txn request line. Returns 0; -1 when
  * the verb or a flag is not understood (the caller reports "invalid txn request"); or an exit
  * code after printing the command's own argument error, as etcdctl does. */
-int kv_op_parse(struct ctl *ctl, int argc, char **argv, struct kv_op *op);
-void kv_op_free(struct kv_op *op);
+int ctl_kv_op_parse(struct ctl *ctl, int argc, char **argv, struct ctl_kv_op *op);
+void ctl_kv_op_free(struct ctl_kv_op *op);
 
 /* Sets range_end for a prefix of key (clientv3.GetPrefixRangeEnd): "\0" when key is all 0xff.
  * buf must hold klen bytes; returns the length written. */

@@ -59,8 +59,8 @@ const struct ctl_cmd ctl_commands[] = {
     {"counter", "decr", cmd_counter_decr, "counter decr <name> [--by <n>]",
      "Atomically subtracts n (default 1) from a counter; prints the new value"},
     {"counter", "get", cmd_counter_get, "counter get <name>", "Prints a counter's value"},
-    /* {"wal", "dump", ..., "wal dump --data-dir <dir>", ...}: to be wired to the storage
-     * library's dump function (issue 3); it reads a data directory, no endpoint needed. */
+    {"wal", "dump", cmd_wal_dump, "wal dump --data-dir <dir> [-w json]",
+     "Prints a member's Raft log from its (stopped or running) data directory"},
 };
 const size_t ctl_n_commands = sizeof ctl_commands / sizeof ctl_commands[0];
 
