@@ -105,7 +105,8 @@ struct member {
     struct srv_member members[2 * RAFT_MAX_NODES];
     uint32_t n_members;
     struct raft_config conf;      /* the latest applied configuration */
-    bool removed;                 /* we are not in the applied configuration any more */
+    bool was_member;              /* an applied configuration contained us */
+    bool removed;                 /* ... and a later one does not */
     bool attr_published;          /* our name and client URLs are in the table */
     uint64_t attr_retry_ms;
     struct {

@@ -182,6 +182,7 @@ void members__reload(struct member *m)
     if (m->raft) {
         raft_status(m->raft, &st);
         m->conf = st.config;
+        if (raft_config_contains(&m->conf, m->cfg.member_id)) m->was_member = true;
     }
     sync_peers(m);
 }
@@ -296,9 +297,15 @@ void members__conf_applied(struct member *m, const struct raft_config *cfg, cons
     for (uint32_t i = 0; i < m->n_members; i++)
         m->members[i].is_learner = raft_config_is_learner(cfg, m->members[i].id);
     sync_peers(m);
-    if (!raft_config_contains(cfg, m->cfg.member_id) && m->n_members && !m->removed) {
+    /* A member joining an existing cluster replays configurations from before it was added:
+     * only a configuration applied after one that contained us means we were removed. */
+    bool in = raft_config_contains(cfg, m->cfg.member_id);
+    if (in) m->was_member = true;
+    if (!in && m->was_member && !m->removed) {
         m->removed = true;
         log_error(&m->log, "the member has been permanently removed from the cluster");
+        /* As etcd: a removed member stops (cleanly: its data stays for inspection). */
+        member__shutdown(m, "removed from the cluster", 0);
     }
     if (m->mchange.active && cid == origin_cid(m) && seq == m->mchange.seq) {
         m->mchange.active = false;

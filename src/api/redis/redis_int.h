@@ -55,9 +55,11 @@ bool redis_glob(const uint8_t *pat, size_t plen, const uint8_t *s, size_t slen);
 /* The bytes "\0": etcd's "every key from key on" range end. */
 extern const uint8_t redis_zero_byte[1];
 
-/* Per-command registration tables (redis_strings.c, redis_keys.c, redis_info.c). */
+/* Per-command registration tables (redis_strings.c, redis_keys.c, redis_info.c,
+ * redis_debug.c). */
 int redis__register_strings(struct resp_server *srv, struct member *m);
 int redis__register_keys(struct resp_server *srv, struct member *m);
 int redis__register_info(struct resp_server *srv, struct member *m);
+int redis__register_debug(struct resp_server *srv, struct member *m);
 
 #endif
