@@ -8,8 +8,8 @@
 
 #include <uv.h>
 
+#include "api/h2client/h2c.h"
 #include "etcdserverpb/rpc.pb-c.h"
-#include "h2c.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/rng.h"
@@ -171,7 +171,8 @@ static void issue(struct client *cl, bool range)
     size_t len = build_request(L, range);
     int32_t id = 0;
     uint64_t t0 = clock_mono_ns();
-    int rv = h2c_call(cl->slot->h, range ? PATH_RANGE : PATH_PUT, L->req, len, on_reply, cl, &id);
+    int rv =
+        h2c_call(cl->slot->h, range ? PATH_RANGE : PATH_PUT, L->req, len, NULL, on_reply, cl, &id);
     if (rv != 0) {
         /* The connection is gone (its calls were answered and counted already): this client
          * retires; the others carry on. */
@@ -313,7 +314,7 @@ static void finish(struct load *L)
     if (L->phase == PH_DONE) return;
     L->phase = PH_DONE;
     for (unsigned i = 0; L->slots && i < L->o->conns; i++) {
-        h2c_close(L->slots[i].h);
+        h2c_close(L->slots[i].h, NULL, NULL); /* its running calls are answered (ignored) */
         L->slots[i].h = NULL;
     }
     uv_close((uv_handle_t *)&L->tick, NULL);
@@ -334,9 +335,14 @@ static int setup(struct load *L, char *err, size_t errlen)
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     for (unsigned i = 0; i < o->val_size; i++)
         L->value[i] = (uint8_t)alnum[rng_below(&L->rng, sizeof alnum - 1)];
+    /* Every client of a connection may have a call alive, plus as many cancelled ones whose
+     * streams are still closing. */
+    struct h2c_limits lim;
+    h2c_limits_default(&lim);
+    lim.max_calls = 2 * ((o->clients + o->conns - 1) / o->conns) + 16;
     for (unsigned i = 0; i < o->conns; i++) {
         L->slots[i].L = L;
-        int rv = h2c_open(&L->loop, o->endpoints[i % o->n_endpoints], on_event, &L->slots[i],
+        int rv = h2c_open(&L->loop, o->endpoints[i % o->n_endpoints], &lim, on_event, &L->slots[i],
                           &L->slots[i].h, err, errlen);
         if (rv != 0) return rv;
     }

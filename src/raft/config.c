@@ -130,7 +130,8 @@ int raft__config_change(const struct raft_config *cur, const struct raft_conf_ch
                         uint32_t n, struct raft_config *out)
 {
     if (cur->n_voters_out) return CC_ECONFCHANGE; /* joint: the leave is still pending */
-    if (n == 0) return CC_ECONFCHANGE;
+    /* No change: the same configuration again (the caller updates what its ctx describes,
+     * e.g. a member's URLs, through the same one-change-at-a-time path). */
     if (n > 2 * RAFT_MAX_NODES) return CC_ETOOBIG;
     struct raft_config c = *cur;
     for (uint32_t i = 0; i < n; i++) {

@@ -342,7 +342,8 @@ struct raft_conf_change {
 
 /* Proposes a membership change (leader only). ctx (ctx_len bytes, copied, may be NULL iff 0) is
  * carried in the CONF entry for the caller's own bookkeeping (e.g. a new member's URLs).
- * A change of at most one voter is applied directly (§4.1); more than one voter uses joint
+ * n == 0 appends the current configuration again with a new ctx (a member's URLs changed),
+ * under the same one-change-in-flight rule. A change of at most one voter is applied directly (§4.1); more than one voter uses joint
  * consensus (§4.3): the core appends C_old,new and, once that commits, appends C_new itself.
  * A configuration takes effect on every peer as soon as it is appended to its log (§4.1), and
  * rolls back if that entry is truncated. Members a change removes keep receiving the log until

@@ -372,9 +372,29 @@ void members__on_leader(struct member *m)
     }
 }
 
+/* A member whose removal it never applied (the leader stops replicating to it as soon as the
+ * removal is appended, so the commit may never reach it) learns it from its peers: they refuse
+ * its connections with CC_EREMOVED once they have applied the removal (etcd: 410 Gone). */
+static void check_refused_as_removed(struct member *m)
+{
+    if (!m->tp || m->removed) return;
+    raft_id ids[TRANSPORT_MAX_PEERS];
+    uint32_t n = transport_peer_ids(m->tp, ids, TRANSPORT_MAX_PEERS);
+    for (uint32_t i = 0; i < n && i < TRANSPORT_MAX_PEERS; i++) {
+        struct transport_peer_stats ps;
+        if (transport_peer_stats(m->tp, ids[i], &ps) || ps.last_error != CC_EREMOVED) continue;
+        m->removed = true;
+        log_error(&m->log, "the member has been permanently removed from the cluster (%s)",
+                  ps.last_error_msg);
+        member__shutdown(m, "removed from the cluster", 0);
+        return;
+    }
+}
+
 void members__tick(struct member *m, uint64_t now_ms)
 {
     publish_attr(m);
+    check_refused_as_removed(m);
     if (m->mchange.active && now_ms >= m->mchange.deadline_ms) {
         m->mchange.active = false;
         m->mchange.cb(m->mchange.arg, CC_ETIMEDOUT, NULL);

@@ -1,5 +1,6 @@
 /* cluster.c — the Cluster service: MemberAdd (learners too), MemberRemove, MemberUpdate,
- * MemberList, MemberPromote (etcd v3rpc/member.go) over the member's safe changes. */
+ * MemberList, MemberPromote (etcd v3rpc/member.go) over the member's safe changes. A follower
+ * forwards the changes to the leader (forward.c); MemberList is answered locally. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,19 +130,34 @@ static void added(void *arg, int err, const struct srv_member *m)
     ecall_reply(c, &o->base);
 }
 
+/* What a change that did not start here becomes: a follower forwards it to the leader (etcd
+ * proposes membership changes through any member), waiting for the change to be applied here
+ * too, as etcd's follower does before it answers. A member removing itself does not wait: it
+ * stops once the removal is applied. */
+static void start_failed(struct ecall *c, int rc, const ProtobufCMessageDescriptor *resp,
+                         enum etcd_ctx ctx, bool wait)
+{
+    if (rc == CC_ENOTLEADER)
+        etcd__forward(c, resp, ctx, wait);
+    else
+        ecall_fail_err(c, rc, 0, ctx);
+}
+
 void etcd__member_add(struct ecall *c, const ProtobufCMessage *req)
 {
     const Etcdserverpb__MemberAddRequest *r = (const void *)req;
     int rc = srv_member_add(c->api->m, (const char *const *)r->peerurls, (uint32_t)r->n_peerurls,
                             r->islearner, added, c);
-    if (rc) ecall_fail_err(c, rc, 0, ECTX_MEMBER);
+    if (rc) start_failed(c, rc, &etcdserverpb__member_add_response__descriptor, ECTX_MEMBER, true);
 }
 
 void etcd__member_remove(struct ecall *c, const ProtobufCMessage *req)
 {
     const Etcdserverpb__MemberRemoveRequest *r = (const void *)req;
     int rc = srv_member_remove(c->api->m, r->id, changed, c);
-    if (rc) ecall_fail_err(c, rc, 0, ECTX_MEMBER);
+    if (rc)
+        start_failed(c, rc, &etcdserverpb__member_remove_response__descriptor, ECTX_MEMBER,
+                     r->id != etcd__status(c->api)->member_id);
 }
 
 void etcd__member_update(struct ecall *c, const ProtobufCMessage *req)
@@ -149,14 +165,16 @@ void etcd__member_update(struct ecall *c, const ProtobufCMessage *req)
     const Etcdserverpb__MemberUpdateRequest *r = (const void *)req;
     int rc = srv_member_update(c->api->m, r->id, (const char *const *)r->peerurls,
                                (uint32_t)r->n_peerurls, changed, c);
-    if (rc) ecall_fail_err(c, rc, 0, ECTX_MEMBER);
+    if (rc)
+        start_failed(c, rc, &etcdserverpb__member_update_response__descriptor, ECTX_MEMBER, true);
 }
 
 void etcd__member_promote(struct ecall *c, const ProtobufCMessage *req)
 {
     const Etcdserverpb__MemberPromoteRequest *r = (const void *)req;
     int rc = srv_member_promote(c->api->m, r->id, changed, c);
-    if (rc) ecall_fail_err(c, rc, 0, ECTX_PROMOTE);
+    if (rc)
+        start_failed(c, rc, &etcdserverpb__member_promote_response__descriptor, ECTX_PROMOTE, true);
 }
 
 void etcd__member_list(struct ecall *c, const ProtobufCMessage *req)

@@ -51,6 +51,8 @@ struct etcd_api_stats {
     uint64_t keepalive_streams; /* open LeaseKeepAlive streams */
     uint64_t events_sent;       /* watch events sent */
     uint64_t health_ok, health_failed;
+    uint64_t forwarded;      /* calls relayed to the leader (Cluster changes, MoveLeader) */
+    uint64_t forward_failed; /* of which failed here: no leader, unreachable, timed out */
 };
 const struct etcd_api_stats *etcd_api_stats(const struct etcd_api *a);
 

@@ -144,6 +144,10 @@ int etcd_api_new(struct member *m, uv_loop_t *loop, const struct etcd_opts *o,
         return CC_EINVAL;
     struct etcd_api *a = calloc(1, sizeof(*a));
     if (!a) return CC_ENOMEM;
+    if (etcd__fwd_new(a)) {
+        free(a);
+        return CC_ENOMEM;
+    }
     a->m = m;
     a->loop = loop;
     a->log = member_logger(m);
@@ -165,8 +169,9 @@ int etcd_api_new(struct member *m, uv_loop_t *loop, const struct etcd_opts *o,
     return 0;
 }
 
-/* Closing is done once both handles are closed and every call has been freed (calls end
- * when their transports cancel them and the server answers what they wait for). */
+/* Closing is done once every handle (tick, idle, connections to the leader) is closed and
+ * every call has been freed (calls end when their transports cancel them and the server
+ * answers what they wait for). */
 static void maybe_closed(struct etcd_api *a)
 {
     if (!a->closing || a->open_handles || a->calls_live || !a->closed_cb) return;
@@ -182,11 +187,16 @@ void etcd__call_gone(struct etcd_api *a)
     maybe_closed(a);
 }
 
-static void handle_closed(uv_handle_t *h)
+void etcd__handle_closed(struct etcd_api *a)
 {
-    struct etcd_api *a = h->data;
+    assert(a->open_handles > 0);
     a->open_handles--;
     maybe_closed(a);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    etcd__handle_closed(h->data);
 }
 
 void etcd_api_close(struct etcd_api *a, void (*done)(void *arg), void *arg)
@@ -196,6 +206,7 @@ void etcd_api_close(struct etcd_api *a, void (*done)(void *arg), void *arg)
     a->closed_cb = done;
     a->closed_arg = arg;
     a->flush_head = NULL;
+    etcd__fwd_close(a);
     uv_close((uv_handle_t *)&a->tick, handle_closed);
     uv_close((uv_handle_t *)&a->idle, handle_closed);
 }
@@ -205,6 +216,7 @@ void etcd_api_free(struct etcd_api *a)
     if (!a) return;
     assert(a->open_handles == 0 && a->calls_live == 0);
     assert(a->streams.next == &a->streams);
+    etcd__fwd_free(a);
     kv_arena_free(&a->mem);
     free(a);
 }

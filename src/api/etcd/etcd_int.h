@@ -86,13 +86,18 @@ struct ecall {
     void *tx;              /* the transport's call (grpc_call, gateway exchange) */
     ProtobufCMessage *req; /* UNARY/SERVER_STREAM: the request, freed at the end */
     size_t req_len;        /* its wire size (protobuf bytes) */
-    struct pbmem pm;       /* the allocator of req and of stream messages */
-    struct kv_arena a;     /* scratch of the handler, freed at the end */
-    void *data;            /* the handler's state */
-    int refs;              /* completion + transport dispatch in progress */
-    bool done;             /* completed (reply, fail or finish delivered) */
-    bool finishing;        /* finish waits for the held message */
-    bool aborting;         /* ecall_abort: finish with its status whatever the handler says */
+    /* The request's wire bytes as the client sent them, when the transport has them (gRPC):
+     * valid only while the handler's on_request runs (copy to keep); NULL otherwise. */
+    const uint8_t *raw_req;
+    /* The client's deadline (a clock_mono_ms instant, from grpc-timeout), 0 when none. */
+    uint64_t deadline_ms;
+    struct pbmem pm;   /* the allocator of req and of stream messages */
+    struct kv_arena a; /* scratch of the handler, freed at the end */
+    void *data;        /* the handler's state */
+    int refs;          /* completion + transport dispatch in progress */
+    bool done;         /* completed (reply, fail or finish delivered) */
+    bool finishing;    /* finish waits for the held message */
+    bool aborting;     /* ecall_abort: finish with its status whatever the handler says */
     int fin_code;
     char *fin_msg;
     bool has_held;
@@ -183,6 +188,7 @@ struct etcd_api {
     /* Status cached for the per-call interceptor checks (refreshed every few ms). */
     struct srv_status st;
     uint64_t st_ms;
+    struct etcd_fwd *fwd; /* forwarding to the leader (forward.c) */
 };
 
 /* The member's status, at most a few milliseconds old. */
@@ -202,6 +208,33 @@ void etcd__call_gone(struct etcd_api *a);
 
 /* Monotonic milliseconds (the loop's cached time is not fine enough for deadlines here). */
 uint64_t etcd__now_ms(void);
+
+/* A handle of the API (e.g. a forwarding connection) finished closing: while closing, the API
+ * may now be done. Each one counted in open_handles while it was open. */
+void etcd__handle_closed(struct etcd_api *a);
+
+/* ---- forwarding to the leader (forward.c) ---- */
+
+/* Creates a->fwd. Returns 0 or CC_ENOMEM. */
+int etcd__fwd_new(struct etcd_api *a);
+/* Closes the leader connections (forwarded calls still running fail with "server stopped");
+ * later forwards are refused the same way. Each connection counts in a->open_handles until it
+ * is closed. */
+void etcd__fwd_close(struct etcd_api *a);
+void etcd__fwd_free(struct etcd_api *a);
+
+/* Relays the unary call c to the leader, for a request this member cannot serve as a follower
+ * (etcd forwards it; e.g. srv_member_add said CC_ENOTLEADER): the request's gRPC bytes
+ * (re-encoded when the transport has none) go to the leader's client URL on c's method path,
+ * with a deadline (the client's, at most etcd's request timeout: 5 s + 2 x election timeout).
+ * Completes c with the leader's response decoded as a resp message, or with the leader's
+ * status; with etcd's errors in ctx when the leader is unknown ("no leader"), unreachable or
+ * too slow ("request timed out"), or too many calls are forwarded already ("too many
+ * requests"). With wait_applied, a successful answer waits until this member has applied up
+ * to a read index taken after it (so a follower's own MemberList shows the change, as in
+ * etcd, where the follower applies the change before answering). */
+void etcd__forward(struct ecall *c, const ProtobufCMessageDescriptor *resp, enum etcd_ctx ctx,
+                   bool wait_applied);
 
 /* ---- service handlers (one file each) ---- */
 

@@ -103,7 +103,14 @@ static void g_on_request(struct grpc_call *call, const uint8_t *msg, size_t len,
         return;
     }
     grpc_call_set_data(call, c);
+    /* The handler may forward the request as received (forward.c): its bytes are valid during
+     * this callback only. The extra reference keeps c while they are forgotten. */
+    c->raw_req = msg;
+    c->deadline_ms = grpc_call_deadline_ms(call);
+    ecall_ref(c);
     ecall_dispatch(c, req, len);
+    c->raw_req = NULL;
+    ecall_unref(c);
 }
 
 static void g_on_start(struct grpc_call *call, void *arg)

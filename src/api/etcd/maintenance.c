@@ -146,8 +146,14 @@ void etcd__maint_move_leader(struct ecall *c, const ProtobufCMessage *req)
     const Etcdserverpb__MoveLeaderRequest *r = (const void *)req;
     struct srv_status st;
     srv_status(c->api->m, &st);
+    if (!st.leader_id) {
+        ecall_fail_err(c, CC_ENOLEADER, 0, ECTX_MOVE_LEADER);
+        return;
+    }
     if (st.leader_id != st.member_id) {
-        ecall_fail_err(c, CC_ENOTLEADER, 0, ECTX_MOVE_LEADER);
+        /* etcd answers "not leader" here; etcdctl dials the leader itself, but a client that
+         * sends it to whichever member it is connected to gets it relayed instead. */
+        etcd__forward(c, &etcdserverpb__move_leader_response__descriptor, ECTX_MOVE_LEADER, false);
         return;
     }
     if (r->targetid == st.member_id) { /* raft ignores it and etcd's wait is already over */

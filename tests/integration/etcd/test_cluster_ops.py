@@ -2,7 +2,12 @@
 """test_cluster_ops.py — membership and maintenance with the real etcdctl against a cluster of
 the server under test: a learner added with `member add --learner`, started with
 --initial-cluster-state existing, caught up and promoted; a member removed (it stops taking
-part); `move-leader`; `snapshot save`; `defrag`; `alarm list`.
+part); `move-leader`; `snapshot save`; `defrag`; `alarm list`. Then every membership change
+through a different follower (which relays it to the leader and answers once it has applied
+the change itself): a learner added through one follower, promoted through another,
+an unstarted learner added through a follower's JSON gateway and removed again, leadership
+moved through a follower (concur relays MoveLeader; etcd refuses it there), and a member
+removed through a follower.
 
     test_cluster_ops.py --server build/bin/concurd
 """
@@ -13,6 +18,11 @@ import sys
 import itest
 from itest import cluster as C
 
+try:
+    import etcd3
+except ImportError:  # the MoveLeader-through-a-follower check needs it
+    etcd3 = None
+
 
 def main():
     args = itest.parse_args(__doc__)
@@ -20,6 +30,7 @@ def main():
     with C.Cluster(args.server, n=3, workdir=itest.workdir(args, "ops")) as c:
         try:
             run(t, c)
+            run_via_followers(t, c)
         except Exception:
             c.failed = True
             raise
@@ -136,6 +147,101 @@ def run(t, c):
     t.equal(r.stdout.strip(), "", "no alarms")
     r = c.etcdctl("alarm", "disarm", endpoints=c.endpoints(others))
     t.equal(r.returncode, 0, "alarm disarm")
+
+
+def listed(c, endpoint, mid):
+    """(present, is learner) of member mid (hex) in the member list of one endpoint."""
+    for hid, learner in member_ids(c, endpoint).values():
+        if hid == mid:
+            return True, learner
+    return False, None
+
+
+def run_via_followers(t, c):
+    leader = c.leader()
+    fols = [m for m in c.running() if m is not leader]
+    t.check(len(fols) >= 2, "two followers to change membership through", len(fols))
+    a, b = fols[0], fols[1]
+
+    # ---- a learner added through follower a ----
+    new = c.add_member("m5")
+    r = change(c, "member", "add", "m5", "--learner", "--peer-urls=" + new.peer_url,
+               endpoints=a.endpoint)
+    m = re.search(r"Member +([0-9a-f]+) added to cluster +([0-9a-f]+)", r.stdout)
+    t.check(m, "member add through a follower: output", r.stdout)
+    nid = m.group(1)
+    # No waiting: the follower answered after applying the change itself.
+    t.equal(listed(c, a.endpoint, nid), (True, True),
+            "the follower that relayed the add lists the learner at once")
+    new.start()
+    c.etcdctl("put", "ops/via-followers", "1", endpoints=a.endpoint)
+
+    def caught_up():
+        r = c.etcdctl("get", "ops/via-followers", "--consistency=s", endpoints=new.endpoint,
+                      check=False)
+        return r.returncode == 0 and r.stdout.strip().endswith("1")
+    C.wait_until(caught_up, "the second learner to catch up")
+
+    # ---- promoted through follower b ----
+    r = change(c, "member", "promote", nid, endpoints=b.endpoint,
+               retry_on=("in sync with leader", "unhealthy cluster"))
+    t.check(re.search(r"Member +%s promoted in cluster +[0-9a-f]+" % nid, r.stdout),
+            "member promote through another follower: output", r.stdout)
+    t.equal(listed(c, b.endpoint, nid), (True, False),
+            "the follower that relayed the promotion lists a voter at once")
+    C.wait_until(lambda: not new.status()["is_learner"], "m5's status to say voter")
+    c.wait_healthy()
+
+    # ---- a learner added through a follower's JSON gateway (the request is re-encoded there,
+    # not relayed as received), then removed again through another follower ----
+    extra_url = "http://127.0.0.1:%d" % C.free_ports(1)[0]
+
+    def add_via_gateway():
+        code, body = C.http_json(a.client_url + "/v3/cluster/member/add",
+                                 {"peerURLs": [extra_url], "isLearner": True})
+        if code != 200 and "unhealthy cluster" in str(body):
+            return None  # not safe yet, as etcdctl's changes above
+        return code, body
+    code, body = C.wait_until(add_via_gateway, "member add through a follower's gateway",
+                              step=0.5)
+    t.equal(code, 200, "member add through a follower's gateway: HTTP status")
+    added = body.get("member", {}) if isinstance(body, dict) else {}
+    t.equal(added.get("peerURLs"), [extra_url], "member add through a follower's gateway: member")
+    xid = "%x" % int(added.get("ID", 0))
+    t.equal(listed(c, a.endpoint, xid), (True, True),
+            "the follower that relayed the gateway's add lists the learner at once")
+    r = change(c, "member", "remove", xid, endpoints=b.endpoint)
+    t.equal(listed(c, b.endpoint, xid), (False, None),
+            "the follower that relayed the removal of the unstarted learner no longer lists it")
+
+    # ---- MoveLeader through a follower ----
+    if c.is_concur and etcd3 is not None:
+        leader = c.leader()
+        ids = member_ids(c, leader.endpoint)
+        via = [m for m in c.running() if m is not leader and m is not new][0]
+        target = [m for m in c.running() if m is not leader and m is not via][0]
+        cli = etcd3.client(host="127.0.0.1", port=via.client_port, timeout=30)
+        try:
+            cli.maintenancestub.MoveLeader(
+                etcd3.etcdrpc.MoveLeaderRequest(targetID=int(ids[target.name][0], 16)), 30)
+        finally:
+            cli.close()
+        t.check(c.leader() is target, "MoveLeader through a follower moved leadership",
+                c.leader().name)
+
+    # ---- removed through a follower ----
+    leader = c.leader()
+    via = [m for m in c.running() if m is not leader and m is not new][0]
+    r = change(c, "member", "remove", nid, endpoints=via.endpoint)
+    t.check(re.search(r"Member +%s removed from cluster +[0-9a-f]+" % nid, r.stdout),
+            "member remove through a follower: output", r.stdout)
+    t.equal(listed(c, via.endpoint, nid), (False, None),
+            "the follower that relayed the removal no longer lists it")
+    C.wait_until(lambda: not new.alive(), "the member removed through a follower to exit")
+    rest = [m for m in c.running()]
+    c.etcdctl("put", "ops/after-second-remove", "2", endpoints=c.endpoints(rest))
+    r = c.etcdctl("get", "ops/after-second-remove", endpoints=c.endpoints(rest))
+    t.check(r.stdout.strip().endswith("2"), "the cluster works after the second removal")
 
 
 if __name__ == "__main__":

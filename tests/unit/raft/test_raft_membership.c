@@ -275,6 +275,29 @@ static void test_membership_churn_is_bounded(void **state)
     h_free(&c);
 }
 
+/* An empty change re-appends the current configuration with a new context (the member uses it
+ * to change a member's URLs through the one-change-at-a-time path); it commits like any other
+ * change and leaves voters and learners as they were. */
+static void test_empty_change_reappends_configuration(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    h_init(&c, 3, 3, NULL);
+    h_elect(&c, 1);
+    h_ticks(&c, 2);
+    struct raft_config before = h_status(&c, 1)->config;
+    uint64_t index = 0;
+    assert_int_equal(raft_propose_conf(h_raft(&c, 1), NULL, 0, "urls", 4, &index), 0);
+    assert_true(index > 0);
+    assert_true(h_status(&c, 1)->conf_pending);
+    h_ticks(&c, 3);
+    assert_false(h_status(&c, 1)->conf_pending);
+    assert_true(h_status(&c, 1)->commit >= index);
+    for (raft_id id = 1; id <= 3; id++)
+        assert_true(raft_config_equal(&h_status(&c, id)->config, &before));
+    h_free(&c);
+}
+
 /* The CONF entry codec and the configuration helpers. */
 static void test_conf_entry_codec(void **state)
 {
@@ -322,6 +345,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_joint_consensus_remove_two),
         cmocka_unit_test(test_uncommitted_conf_rolls_back_on_truncation),
         cmocka_unit_test(test_membership_churn_is_bounded),
+        cmocka_unit_test(test_empty_change_reappends_configuration),
         cmocka_unit_test(test_conf_entry_codec),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
