@@ -41,6 +41,9 @@ static const struct flag flags[] = {
     {"election-timeout", F_U32, "1000", "Time (in milliseconds) for an election to timeout."},
     {"snapshot-count", F_U64, "100000",
      "Number of committed transactions to trigger a snapshot to disk."},
+    {"experimental-snapshot-catchup-entries", F_U64, "5000",
+     "Number of entries for a slow follower to catch up after compacting the raft storage "
+     "entries."},
     {"redis-addr", F_SPECIAL, "",
      "HOST:PORT of the Redis-protocol listener (off when absent)."},
     {"max-request-bytes", F_U32, "1572864",
@@ -477,6 +480,11 @@ int config_parse(struct member_config *c, int argc, char **argv, char **envp, ch
     }
     if (parse_u64(RAW("snapshot-count"), &c->snapshot_count) || c->snapshot_count == 0) {
         seterr(err, errlen, "--snapshot-count must be a positive integer");
+        return CC_EINVAL;
+    }
+    if (parse_u64(RAW("experimental-snapshot-catchup-entries"), &c->snapshot_catchup_entries)) {
+        seterr(err, errlen, "--experimental-snapshot-catchup-entries must be a non-negative "
+                            "integer");
         return CC_EINVAL;
     }
     if (parse_u64(RAW("max-request-bytes"), &v) || v < 1024 || v > (64u << 20)) {

@@ -47,6 +47,9 @@ struct member_config {
     uint32_t heartbeat_ms;              /* --heartbeat-interval, default 100 */
     uint32_t election_ms;               /* --election-timeout, default 1000 */
     uint64_t snapshot_count;            /* --snapshot-count, default 100000 */
+    uint64_t snapshot_catchup_entries;  /* --experimental-snapshot-catchup-entries (etcd 3.5):
+                                         * entries kept behind a snapshot so that a follower a
+                                         * little behind gets entries, not it; default 5000 */
     bool redis_enabled;                 /* --redis-addr given */
     char redis_host[CFG_URL_MAX];
     uint16_t redis_port;

@@ -292,14 +292,25 @@ static void begin_shutdown(struct member *m, const char *why)
     else clients_stopped(m);
 }
 
+/* Signals stay handled until the process is done (member_close): supervisors often signal
+ * twice — foreman sends SIGTERM to its process group and then to each child, a terminal's
+ * Ctrl-C reaches every process of the foreground group — and a repeated SIGTERM must not cut
+ * the clean shutdown short (nor, once the handles are gone, kill the process with the default
+ * action). Only a second SIGINT, someone pressing Ctrl-C again, exits at once. */
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct member *m = h->data;
-    if (m->closing) {
-        log_warn(&m->log, "second signal: exiting now");
+    bool again = signum == SIGINT && m->got_sigint;
+    if (signum == SIGINT) m->got_sigint = true;
+    if (!m->closing) {
+        begin_shutdown(m, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        return;
+    }
+    if (again) {
+        log_warn(&m->log, "second SIGINT: exiting now");
         _exit(1);
     }
-    begin_shutdown(m, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_info(&m->log, "%s: already stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static void close_all(struct member *m)
@@ -310,9 +321,35 @@ static void close_all(struct member *m)
     uv_close((uv_handle_t *)&m->housekeeping, NULL);
     uv_idle_stop(&m->compact_idle);
     uv_close((uv_handle_t *)&m->compact_idle, NULL);
-    uv_close((uv_handle_t *)&m->sigterm, NULL);
-    uv_close((uv_handle_t *)&m->sigint, NULL);
+    /* Still handled until member_close, but no longer keeping the loop alive. */
+    uv_unref((uv_handle_t *)&m->sigterm);
+    uv_unref((uv_handle_t *)&m->sigint);
     member__node_stop(m);
+}
+
+/* The voter to hand leadership to on shutdown: one we are connected to and that answered
+ * within the last election timeout, with the longest log (etcd picks a connected voter too).
+ * 0 when there is none: then there is no one to wait for. */
+static raft_id drain_transferee(struct member *m)
+{
+    struct raft_status st;
+    raft_status(m->raft, &st);
+    raft_id best = 0;
+    uint64_t best_match = 0;
+    for (uint32_t i = 0; i < st.n_peers; i++) {
+        const struct raft_peer_status *p = &st.peers[i];
+        bool voter = false;
+        for (uint32_t k = 0; k < m->conf.n_voters; k++) voter |= m->conf.voters[k] == p->id;
+        struct transport_peer_stats ps;
+        if (!voter || !p->recent_active || !m->tp || transport_peer_stats(m->tp, p->id, &ps) ||
+            !ps.connected)
+            continue;
+        if (!best || p->match > best_match) {
+            best = p->id;
+            best_match = p->match;
+        }
+    }
+    return best;
 }
 
 static void on_drain_timer(uv_timer_t *t)
@@ -323,15 +360,14 @@ static void on_drain_timer(uv_timer_t *t)
      * same on shutdown), then close once writes in flight are done or the drain timed out. */
     bool in_flight = m->n_pending || m->n_queued;
     bool leading = m->role == RAFT_LEADER && !m->stopped;
-    if (leading && !m->transfer.active && m->conf.n_voters > 1) {
-        for (uint32_t i = 0; i < m->conf.n_voters; i++)
-            if (m->conf.voters[i] != m->cfg.member_id) {
-                raft_transfer_leadership(m->raft, m->conf.voters[i]);
-                break;
-            }
+    raft_id to = leading ? drain_transferee(m) : 0;
+    if (to && !m->transfer.active) {
+        struct raft_status st;
+        raft_status(m->raft, &st);
+        if (!st.transferring && raft_transfer_leadership(m->raft, to) == 0)
+            log_info(&m->log, "handing leadership over to %016llx", (unsigned long long)to);
     }
-    if ((!in_flight && !(leading && m->conf.n_voters > 1)) || now >= m->drain_deadline_ms ||
-        m->stopped) {
+    if ((!in_flight && !to) || now >= m->drain_deadline_ms || m->stopped) {
         uv_timer_stop(t);
         uv_close((uv_handle_t *)t, NULL);
         close_all(m);
@@ -362,6 +398,7 @@ int member_run(struct member *m, const struct member_hooks *hooks)
     m->sigterm.data = m->sigint.data = m;
     uv_signal_start(&m->sigterm, on_signal, SIGTERM);
     uv_signal_start(&m->sigint, on_signal, SIGINT);
+    m->signals_open = true;
     if (m->hooks.start_clients) {
         rc = m->hooks.start_clients(m, m->hooks.arg);
         if (rc) {
@@ -396,5 +433,11 @@ void member_close(struct member *m)
     raft_free(m->raft);
     kv_close(m->kv);
     storage_close(m->st);
+    if (m->signals_open) {
+        /* Last: the signal handles answered repeated signals during the teardown above. */
+        uv_close((uv_handle_t *)&m->sigterm, NULL);
+        uv_close((uv_handle_t *)&m->sigint, NULL);
+        uv_run(m->loop, UV_RUN_NOWAIT);
+    }
     free(m);
 }

@@ -1,5 +1,6 @@
 /* main.c — concurd: parse flags, open the member, run it with its client listeners. This file
  * is the composition root: the one place that sees both server/ and api/. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,9 @@ int main(int argc, char **argv)
         config_usage(stderr);
         return 2;
     }
+    /* A peer or client that goes away mid-write, or a log pipe whose reader exited (foreman
+     * gone before its children), must be a write error (EPIPE), not a fatal signal. */
+    signal(SIGPIPE, SIG_IGN);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct member *m = NULL;

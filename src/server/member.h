@@ -25,7 +25,6 @@ struct transport;
 #define MEMBER_MAX_QUEUED       65536 /* writes waiting for a free slot */
 #define MEMBER_MAX_READS        65536 /* reads waiting for a read index or for apply */
 #define MEMBER_PERSIST_BACKLOG  (256u << 20) /* bytes queued for disk before writes get EBUSY */
-#define MEMBER_SNAP_CATCHUP     5000  /* entries kept in memory behind a snapshot (etcd's) */
 
 /* One write in flight: it owns a client session slot of this member process, so a retried
  * proposal is recognised by the state machine and applied once (Raft thesis §6.3). */
@@ -35,6 +34,7 @@ struct pending {
     uint64_t seq;           /* this slot's current sequence number */
     uint8_t *entry;         /* the encoded command proposed (owned) */
     uint32_t entry_len;
+    uint64_t start_ms;      /* when the client asked */
     uint64_t deadline_ms;   /* the client gets CC_ETIMEDOUT after this */
     uint64_t retry_ms;      /* re-propose when not applied by then */
     uint64_t proposed_term; /* term when last proposed */
@@ -49,6 +49,7 @@ struct queued_write {
     struct queued_write *next;
     uint8_t *cmd; /* encoded kv_cmd without a session (owned) */
     uint32_t cmd_len;
+    uint64_t start_ms;
     uint64_t deadline_ms;
     srv_write_fn cb;
     void *arg;
@@ -58,6 +59,7 @@ struct queued_write {
 struct read_wait {
     struct read_wait *next;
     uint64_t index;       /* serve once applied >= index (0 until the read index is known) */
+    uint64_t start_ms;
     uint64_t deadline_ms;
     srv_read_fn cb;
     void *arg;
@@ -92,6 +94,8 @@ struct member {
     uv_prepare_t prepare;
     uv_idle_t idle;
     uint64_t leader;
+    uint64_t leaderless_since_ms; /* when the leader was lost (or the member started); 0 while
+                                   * a leader is known */
     uint64_t term;
     enum raft_role role;
     uint64_t applied;         /* last index applied to kv */
@@ -153,6 +157,8 @@ struct member {
     struct deferred *defer_head, *defer_tail; /* callbacks to run on the next turn */
     uv_async_t persist_async;
     uv_signal_t sigterm, sigint;
+    bool signals_open;       /* sigterm/sigint initialised: member_close closes them */
+    bool got_sigint;         /* a second SIGINT (Ctrl-C twice) exits at once */
     bool closing;
     int exit_code;
 };
@@ -189,6 +195,11 @@ void member__lease_renewed(struct member *m, const struct kv_result *res);
 /* ---- apply.c ---- */
 /* Applies committed entries to the store and completes local requests. */
 int member__apply(struct member *m, const struct raft_entry *ents, uint32_t n);
+
+/* A request without a leader for 3 election timeouts of its life fails with CC_ENOLEADER
+ * (instead of waiting for the full request timeout); requests that see a leader again in time
+ * go on. True when a request started at start_ms should fail so now. */
+bool member__leaderless_too_long(const struct member *m, uint64_t start_ms, uint64_t now_ms);
 
 /* ---- propose.c ---- */
 void member__writes_init(struct member *m);

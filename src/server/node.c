@@ -17,6 +17,13 @@ uint64_t member__now_ms(void)
     return clock_mono_ms();
 }
 
+bool member__leaderless_too_long(const struct member *m, uint64_t start_ms, uint64_t now_ms)
+{
+    if (m->leader || !m->leaderless_since_ms) return false;
+    uint64_t from = start_ms > m->leaderless_since_ms ? start_ms : m->leaderless_since_ms;
+    return now_ms >= from + 3ull * m->cfg.election_ms;
+}
+
 void member__kick(struct member *m)
 {
     /* The prepare handler runs before the loop next waits, after every callback of this
@@ -118,10 +125,12 @@ static void on_soft_state(struct member *m, const struct raft_update *u)
     }
     if (u->leader != old_leader) {
         if (u->leader) {
+            m->leaderless_since_ms = 0;
             m->leader_changes++;
             log_info(&m->log, "leader is %016llx at term %llu", (unsigned long long)u->leader,
                      (unsigned long long)u->term);
         } else {
+            m->leaderless_since_ms = member__now_ms(); /* requests' no-leader limit */
             log_info(&m->log, "lost leader at term %llu", (unsigned long long)u->term);
         }
         members__on_leader(m);
@@ -290,6 +299,7 @@ int member__node_start(struct member *m)
     uv_prepare_init(m->loop, &m->prepare);
     m->prepare.data = m;
     uv_prepare_start(&m->prepare, on_prepare);
+    m->leaderless_since_ms = m->leader ? 0 : member__now_ms();
     uv_timer_init(m->loop, &m->tick);
     m->tick.data = m;
     uv_timer_start(&m->tick, on_tick, m->cfg.heartbeat_ms, m->cfg.heartbeat_ms);

@@ -12,12 +12,6 @@ static uint64_t request_timeout_ms(const struct member *m)
     return 5000 + 2ull * m->cfg.election_ms;
 }
 
-/* Without a leader a write fails after this long instead of waiting for the full timeout. */
-static uint64_t no_leader_timeout_ms(const struct member *m)
-{
-    return 3ull * m->cfg.election_ms;
-}
-
 void member__writes_init(struct member *m)
 {
     m->free_slots = NULL;
@@ -40,11 +34,7 @@ static void propose(struct member *m, struct pending *p)
     int rc = raft_propose(m->raft, p->entry, p->entry_len, NULL);
     if (rc == 0) return;
     /* Not proposed now (no leader, transfer, back-pressure): housekeeping retries it until its
-     * deadline; a missing leader shortens the deadline. */
-    if (rc == CC_ENOLEADER) {
-        uint64_t dl = member__now_ms() + no_leader_timeout_ms(m);
-        if (dl < p->deadline_ms) p->deadline_ms = dl;
-    }
+     * deadline, or until it has been without a leader for too long. */
     p->proposed_term = 0;
     p->retry_ms = member__now_ms() + m->cfg.heartbeat_ms;
 }
@@ -61,7 +51,7 @@ static void release_slot(struct member *m, struct pending *p)
 }
 
 static int start_write(struct member *m, struct pending *p, const struct kv_cmd *cmd,
-                       uint64_t deadline_ms, srv_write_fn cb, void *arg)
+                       uint64_t start_ms, uint64_t deadline_ms, srv_write_fn cb, void *arg)
 {
     struct kv_cmd c = *cmd;
     c.has_session = true;
@@ -80,6 +70,7 @@ static int start_write(struct member *m, struct pending *p, const struct kv_cmd 
     p->seq = c.seq;
     p->entry = b.data;
     p->entry_len = (uint32_t)b.len;
+    p->start_ms = start_ms;
     p->deadline_ms = deadline_ms;
     p->cb = cb;
     p->arg = arg;
@@ -99,7 +90,8 @@ static void drain_queue(struct member *m)
         struct kv_arena a = {0};
         struct kv_cmd c;
         int rc = kv_cmd_decode(q->cmd, q->cmd_len, &a, &c, NULL);
-        if (rc == 0) rc = start_write(m, m->free_slots, &c, q->deadline_ms, q->cb, q->arg);
+        if (rc == 0)
+            rc = start_write(m, m->free_slots, &c, q->start_ms, q->deadline_ms, q->cb, q->arg);
         kv_arena_free(&a);
         if (rc) {
             m->proposals_failed++;
@@ -129,8 +121,9 @@ int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, v
         return rc;
     }
     if (m->persist_backlog > MEMBER_PERSIST_BACKLOG) return CC_EBUSY;
-    uint64_t deadline = member__now_ms() + request_timeout_ms(m);
-    if (m->free_slots && !m->wq_head) return start_write(m, m->free_slots, cmd, deadline, cb, arg);
+    uint64_t now = member__now_ms(), deadline = now + request_timeout_ms(m);
+    if (m->free_slots && !m->wq_head)
+        return start_write(m, m->free_slots, cmd, now, deadline, cb, arg);
     if (m->n_queued >= MEMBER_MAX_QUEUED) return CC_EBUSY;
     struct queued_write *q = calloc(1, sizeof(*q));
     if (!q) return CC_ENOMEM;
@@ -146,6 +139,7 @@ int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, v
     }
     q->cmd = b.data;
     q->cmd_len = (uint32_t)b.len;
+    q->start_ms = now;
     q->deadline_ms = deadline;
     q->cb = cb;
     q->arg = arg;
@@ -178,7 +172,7 @@ void member__writes_tick(struct member *m, uint64_t now_ms)
     m->wq_tail = NULL;
     while (*qp) {
         struct queued_write *q = *qp;
-        if (now_ms >= q->deadline_ms) {
+        if (now_ms >= q->deadline_ms || member__leaderless_too_long(m, q->start_ms, now_ms)) {
             *qp = q->next;
             m->n_queued--;
             q->next = expired;
@@ -192,7 +186,7 @@ void member__writes_tick(struct member *m, uint64_t now_ms)
         struct queued_write *q = expired;
         expired = q->next;
         m->proposals_failed++;
-        q->cb(q->arg, CC_ETIMEDOUT, NULL);
+        q->cb(q->arg, m->leader ? CC_ETIMEDOUT : CC_ENOLEADER, NULL);
         free(q->cmd);
         free(q);
     }
@@ -202,21 +196,34 @@ void member__writes_tick(struct member *m, uint64_t now_ms)
     for (uint32_t i = 0; i < MEMBER_MAX_PENDING; i++) {
         struct pending *p = &m->slots[i];
         if (!p->used) continue;
-        if (now_ms >= p->deadline_ms) {
+        /* Also a write proposed (or forwarded) while a leader was known: a client of a member
+         * cut off from the majority gets CLUSTERDOWN, not the full request timeout. */
+        if (now_ms >= p->deadline_ms || member__leaderless_too_long(m, p->start_ms, now_ms)) {
             srv_write_fn cb = p->cb;
             void *arg = p->arg;
             int err = m->leader ? CC_ETIMEDOUT : CC_ENOLEADER;
+            if (err == CC_ETIMEDOUT)
+                log_warn(&m->log, "a write timed out (last proposed at term %llu, now term %llu; "
+                                  "applied %llu of commit %llu)",
+                         (unsigned long long)p->proposed_term, (unsigned long long)m->term,
+                         (unsigned long long)st.applied, (unsigned long long)st.commit);
             release_slot(m, p);
             m->proposals_failed++;
             cb(arg, err, NULL);
             continue;
         }
-        /* Re-propose a write that may have been lost (a forward dropped, a leader gone), but
-         * only when this member has applied everything it knows to be committed: otherwise the
-         * write may simply be waiting in the part of the log not applied yet. The state
-         * machine's session check makes a duplicate harmless either way (applied once,
-         * answered from memory). */
-        if (now_ms >= p->retry_ms && st.applied >= st.commit && m->leader) propose(m, p);
+        /* Re-propose a write that may have been lost (a forward dropped, a leader gone). While
+         * this member has not applied everything it knows to be committed, the write may
+         * simply be waiting in that part of the log, so it is retried then only when it never
+         * reached Raft, when the term changed since (the leader it went to may have taken it
+         * down with it), or when it is overdue by two more intervals: a member that stays a
+         * little behind under load (a follower whose disk lags the leader's commit) must not
+         * leave a lost write to time out. The state machine's session check makes a duplicate
+         * harmless (applied once, answered from memory). */
+        if (now_ms >= p->retry_ms && m->leader) {
+            bool overdue = now_ms >= p->retry_ms + 2ull * m->cfg.election_ms;
+            if (st.applied >= st.commit || p->proposed_term != m->term || overdue) propose(m, p);
+        }
     }
     drain_queue(m);
 }

@@ -38,7 +38,8 @@ int srv_read_barrier(struct member *m, bool serializable, srv_read_fn cb, void *
     if (!r) return CC_ENOMEM;
     r->cb = cb;
     r->arg = arg;
-    r->deadline_ms = member__now_ms() + read_timeout_ms(m);
+    r->start_ms = member__now_ms();
+    r->deadline_ms = r->start_ms + read_timeout_ms(m);
     m->n_reads++;
     if (serializable) push(&m->ready_head, &m->ready_tail, r); /* index 0: served next turn */
     else push(&m->next_head, &m->next_tail, r);
@@ -100,22 +101,30 @@ void member__reads_on_state(struct member *m, const struct raft_read_state *rs)
         member__reads_on_applied(m);
         return;
     }
+    /* The round died with a leader (lost, deposed, transferred): the reads join the next
+     * round, which starts once a leader is known again. A read is idempotent and a later round
+     * only gives a later read index, so this stays linearizable; the deadlines (and the
+     * no-leader limit) still bound the wait. */
+    bool retry = rs->status == CC_ENOLEADER || rs->status == CC_ECANCELED ||
+                 rs->status == CC_ETRANSFER;
     while (r) {
         struct read_wait *next = r->next;
-        finish(m, r, rs->status);
+        if (retry && !m->stopped && !m->closing) push(&m->next_head, &m->next_tail, r);
+        else finish(m, r, rs->status);
         r = next;
     }
 }
 
-/* Removes expired reads from a list into *out. */
-static void expire_list(struct read_wait **head, struct read_wait **tail, uint64_t now,
-                        struct read_wait **out)
+/* Removes expired reads from a list into *out (m NULL: all of them). A read without a
+ * leader for too long of its life expires too (member__leaderless_too_long). */
+static void expire_list(const struct member *m, struct read_wait **head, struct read_wait **tail,
+                        uint64_t now, struct read_wait **out)
 {
     struct read_wait **rp = head;
     *tail = NULL;
     while (*rp) {
         struct read_wait *r = *rp;
-        if (now >= r->deadline_ms) {
+        if (!m || now >= r->deadline_ms || member__leaderless_too_long(m, r->start_ms, now)) {
             *rp = r->next;
             r->next = *out;
             *out = r;
@@ -129,10 +138,10 @@ static void expire_list(struct read_wait **head, struct read_wait **tail, uint64
 void member__reads_tick(struct member *m, uint64_t now_ms)
 {
     struct read_wait *expired = NULL;
-    expire_list(&m->next_head, &m->next_tail, now_ms, &expired);
-    expire_list(&m->ready_head, &m->ready_tail, now_ms, &expired);
+    expire_list(m, &m->next_head, &m->next_tail, now_ms, &expired);
+    expire_list(m, &m->ready_head, &m->ready_tail, now_ms, &expired);
     for (struct read_batch *b = m->batches; b; b = b->next)
-        expire_list(&b->head, &b->tail, now_ms, &expired);
+        expire_list(m, &b->head, &b->tail, now_ms, &expired);
     /* Rounds whose reads all expired are forgotten; a late answer finds nothing. */
     struct read_batch **bp = &m->batches;
     while (*bp) {
@@ -155,12 +164,12 @@ void member__reads_tick(struct member *m, uint64_t now_ms)
 void member__reads_fail_all(struct member *m, int err)
 {
     struct read_wait *all = NULL;
-    expire_list(&m->next_head, &m->next_tail, UINT64_MAX, &all);
-    expire_list(&m->ready_head, &m->ready_tail, UINT64_MAX, &all);
+    expire_list(NULL, &m->next_head, &m->next_tail, 0, &all);
+    expire_list(NULL, &m->ready_head, &m->ready_tail, 0, &all);
     while (m->batches) {
         struct read_batch *b = m->batches;
         m->batches = b->next;
-        expire_list(&b->head, &b->tail, UINT64_MAX, &all);
+        expire_list(NULL, &b->head, &b->tail, 0, &all);
         free(b);
     }
     while (all) {

@@ -76,9 +76,10 @@ void member__snapshot_taken(struct member *m, const struct persist_job *j)
         return;
     }
     /* Keep some entries in memory so a follower slightly behind gets entries, not a snapshot
-     * (etcd keeps 5000). */
-    if (f->meta.index > MEMBER_SNAP_CATCHUP) {
-        rc = raft_compact(m->raft, f->meta.index - MEMBER_SNAP_CATCHUP);
+     * (--experimental-snapshot-catchup-entries, etcd's 5000 by default). */
+    uint64_t keep = m->cfg.snapshot_catchup_entries;
+    if (f->meta.index > keep) {
+        rc = raft_compact(m->raft, f->meta.index - keep);
         if (rc) log_warn(&m->log, "compacting the raft log: %s", cc_strerror(rc));
     }
     /* The WAL keeps nothing the snapshot covers: at restart Raft starts from the snapshot. */

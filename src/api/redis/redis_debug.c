@@ -35,7 +35,7 @@ static void cmd_debug(struct resp_ctx *ctx, size_t argc, const struct resp_str *
     }
     if (!(sub->len == 6 && !strncasecmp(sub->p, "digest", 6)) || argc != 2) {
         resp_reply_errorf(ctx,
-                          "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                          "-ERR unknown subcommand or wrong number of arguments for '%.*s'. "
                           "Try DEBUG HELP.",
                           (int)(sub->len > 64 ? 64 : sub->len), sub->p);
         resp_done(ctx);
@@ -45,7 +45,7 @@ static void cmd_debug(struct resp_ctx *ctx, size_t argc, const struct resp_str *
     int64_t rev = 0, compact_rev = 0;
     int rc = kv_hash(srv_kv(m), 0, &hash, &rev, &compact_rev);
     if (rc) {
-        resp_reply_errorf(ctx, "ERR %s", srv_errmsg(rc, 0));
+        resp_reply_errorf(ctx, "-ERR %s", srv_errmsg(rc, 0));
         resp_done(ctx);
         return;
     }

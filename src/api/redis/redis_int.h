@@ -27,6 +27,12 @@ struct redis_op {
     void (*write_cb)(struct redis_op *op, const struct kv_result *res); /* after a write */
 };
 
+/* A command with a TTL grants a lease and then writes the key attached to it. If the write
+ * arrives after the lease already expired and was revoked (a leader change delayed it by more
+ * than a short TTL), it fails with CC_ELEASE; the command then starts over with a new lease,
+ * this many times in all, rather than answer a Redis client with an etcd lease error. */
+#define REDIS_LEASE_ATTEMPTS 3
+
 /* Allocates an op copying argv. NULL (and an error reply + resp_done) on failure. */
 struct redis_op *redis_op_new(struct resp_ctx *ctx, struct member *m, size_t argc,
                               const struct resp_str *argv);

@@ -128,6 +128,17 @@ static void cmd_type(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
 
 /* ---- EXPIRE / PEXPIRE / PERSIST ---- */
 
+static void expire_grant(struct redis_op *op);
+
+static void expire_attached(struct redis_op *op, const struct kv_result *res)
+{
+    if (res->err == CC_ELEASE && ++op->attempt < REDIS_LEASE_ATTEMPTS) {
+        expire_grant(op); /* the lease expired before the write arrived: a new one */
+        return;
+    }
+    txn_applied_count(op, res);
+}
+
 /* Attaches op->lease to the key if it exists; replies 1 or 0. */
 static void expire_attach(struct redis_op *op)
 {
@@ -149,7 +160,7 @@ static void expire_attach(struct redis_op *op)
     c.u.txn.success = &put;
     c.u.txn.n_success = 1;
     op->flags = 1; /* count 1 only when the compare held */
-    redis_write(op, &c, txn_applied_count);
+    redis_write(op, &c, expire_attached);
 }
 
 static void expire_granted(struct redis_op *op, const struct kv_result *res)
@@ -167,29 +178,38 @@ static void expire(struct resp_ctx *ctx, size_t argc, const struct resp_str *arg
 {
     long long v;
     if (resp_str_to_ll(argv[2], &v) || (unit_ms > 1 && (v > INT64_MAX / 1000 || v < INT64_MIN / 1000))) {
-        resp_reply_error(ctx, "ERR value is not an integer or out of range");
+        resp_reply_error(ctx, "-ERR value is not an integer or out of range");
         resp_done(ctx);
         return;
     }
     if (argc > 3) {
-        resp_reply_errorf(ctx, "ERR Unsupported option %.*s", (int)argv[3].len, argv[3].p);
+        resp_reply_errorf(ctx, "-ERR Unsupported option %.*s", (int)argv[3].len, argv[3].p);
         resp_done(ctx);
         return;
     }
     struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
     if (!op) return;
     long long ms = v * unit_ms;
-    struct kv_cmd c;
-    memset(&c, 0, sizeof(c));
     if (ms <= 0) {
         /* An expiry in the past deletes the key (Redis). */
+        struct kv_cmd c;
+        memset(&c, 0, sizeof(c));
         c.type = KV_CMD_DELETE;
         c.u.del.key = op->argv[1];
         redis_write(op, &c, txn_applied_count);
         return;
     }
+    op->n = ms;
+    expire_grant(op);
+}
+
+/* Grants a lease of op->n ms for EXPIRE / PEXPIRE, then attaches it. */
+static void expire_grant(struct redis_op *op)
+{
+    struct kv_cmd c;
+    memset(&c, 0, sizeof(c));
     c.type = KV_CMD_LEASE_GRANT;
-    c.u.grant.ttl_ms = ms;
+    c.u.grant.ttl_ms = op->n;
     redis_write(op, &c, expire_granted);
 }
 
@@ -335,7 +355,7 @@ static void cmd_flushdb(struct resp_ctx *ctx, size_t argc, const struct resp_str
 {
     if (argc > 2 || (argc == 2 && !word((struct kv_bytes){(const uint8_t *)argv[1].p, argv[1].len}, "ASYNC") &&
                      !word((struct kv_bytes){(const uint8_t *)argv[1].p, argv[1].len}, "SYNC"))) {
-        resp_reply_error(ctx, "ERR syntax error");
+        resp_reply_error(ctx, "-ERR syntax error");
         resp_done(ctx);
         return;
     }
@@ -366,7 +386,7 @@ static void scan_next(struct redis_op *op)
         for (int i = 0; i < SCAN_CURSORS; i++)
             if (st->cur[i].id == cursor && st->cur[i].key) slot = i;
         if (slot < 0) {
-            resp_reply_error(op->ctx, "ERR invalid cursor");
+            resp_reply_error(op->ctx, "-ERR invalid cursor");
             redis_op_finish(op);
             return;
         }
@@ -437,7 +457,7 @@ static void cmd_scan(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
 {
     long long cursor;
     if (resp_str_to_ll(argv[1], &cursor) || cursor < 0) {
-        resp_reply_error(ctx, "ERR invalid cursor");
+        resp_reply_error(ctx, "-ERR invalid cursor");
         resp_done(ctx);
         return;
     }
@@ -453,7 +473,7 @@ static void cmd_scan(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
         } else if (word(op->argv[i], "COUNT")) {
             long long cnt;
             if (resp_str_to_ll(argv[i + 1], &cnt)) {
-                resp_reply_error(ctx, "ERR value is not an integer or out of range");
+                resp_reply_error(ctx, "-ERR value is not an integer or out of range");
                 redis_op_finish(op);
                 return;
             }
@@ -468,7 +488,7 @@ static void cmd_scan(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
     redis_read(op, scan_next);
     return;
 syntax:
-    resp_reply_error(ctx, "ERR syntax error");
+    resp_reply_error(ctx, "-ERR syntax error");
     redis_op_finish(op);
 }
 

@@ -91,8 +91,15 @@ static void cmd_mget(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
 
 /* ---- SET family ---- */
 
+static void set_start(struct redis_op *op);
+
 static void set_applied(struct redis_op *op, const struct kv_result *res)
 {
+    if (res->err == CC_ELEASE && (op->flags & SET_TTL) && ++op->attempt < REDIS_LEASE_ATTEMPTS) {
+        op->lease = 0; /* expired before the write arrived: start over with a new lease */
+        set_start(op);
+        return;
+    }
     if (res->err) {
         redis_fail(op, res->err, res->msg);
         return;
@@ -202,14 +209,14 @@ static void cmd_set(struct resp_ctx *ctx, size_t argc, const struct resp_str *ar
                  has_next && !(op->flags & (SET_TTL | SET_KEEPTTL))) {
             long long v;
             if (to_ll(op->argv[i + 1], &v)) {
-                resp_reply_error(ctx, "ERR value is not an integer or out of range");
+                resp_reply_error(ctx, "-ERR value is not an integer or out of range");
                 redis_op_finish(op);
                 return;
             }
             bool secs = word(a, "EX") || word(a, "EXAT");
             bool abs = word(a, "EXAT") || word(a, "PXAT");
             if (v <= 0 || (secs && v > LLONG_MAX / 1000)) {
-                resp_reply_error(ctx, "ERR invalid expire time in 'set' command");
+                resp_reply_error(ctx, "-ERR invalid expire time in 'set' command");
                 redis_op_finish(op);
                 return;
             }
@@ -220,7 +227,7 @@ static void cmd_set(struct resp_ctx *ctx, size_t argc, const struct resp_str *ar
             op->flags |= SET_TTL;
             i++;
         } else {
-            resp_reply_error(ctx, "ERR syntax error");
+            resp_reply_error(ctx, "-ERR syntax error");
             redis_op_finish(op);
             return;
         }
@@ -311,13 +318,13 @@ static void counter(struct resp_ctx *ctx, size_t argc, const struct resp_str *ar
 {
     long long delta = 1;
     if (has_arg && resp_str_to_ll(argv[2], &delta)) {
-        resp_reply_error(ctx, "ERR value is not an integer or out of range");
+        resp_reply_error(ctx, "-ERR value is not an integer or out of range");
         resp_done(ctx);
         return;
     }
     if (sign < 0) {
         if (delta == LLONG_MIN) {
-            resp_reply_error(ctx, "ERR decrement would overflow");
+            resp_reply_error(ctx, "-ERR decrement would overflow");
             resp_done(ctx);
             return;
         }
@@ -365,7 +372,7 @@ static void append_applied(struct redis_op *op, const struct kv_result *res)
     }
     if (!res->u.txn.succeeded) {
         if (++op->attempt >= APPEND_MAX_ATTEMPTS) {
-            resp_reply_error(op->ctx, "TRYAGAIN the key changed too often, retry APPEND");
+            resp_reply_error(op->ctx, "-TRYAGAIN the key changed too often, retry APPEND");
             redis_op_finish(op);
             return;
         }
@@ -384,7 +391,7 @@ static void append_read(struct redis_op *op)
     size_t old = rc ? kv.value.len : 0;
     size_t add = op->argv[2].len;
     if (old + add > KV_VALUE_MAX) {
-        resp_reply_error(op->ctx, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+        resp_reply_error(op->ctx, "-ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         redis_op_finish(op);
         return;
     }

@@ -27,7 +27,7 @@ struct redis_op *redis_op_new(struct resp_ctx *ctx, struct member *m, size_t arg
 fail:
     if (op) kv_arena_free(&op->a);
     free(op);
-    resp_reply_error(ctx, "ERR out of memory");
+    resp_reply_error(ctx, "-ERR out of memory");
     resp_done(ctx);
     return NULL;
 }
@@ -41,27 +41,34 @@ void redis_op_finish(struct redis_op *op)
 
 void redis_fail(struct redis_op *op, int err, int kv_msg)
 {
+    /* Every text starts with '-' and its error code (resp_reply_error adds "ERR " to anything
+     * else, which would make "ERR ERR ..."), so clients see -CLUSTERDOWN / -TIMEOUT /
+     * -TRYAGAIN as Redis Cluster sends them. */
     const char *text = kv_msg ? kv_msg_str(kv_msg) : "";
     if (text[0] && !strncmp(text, "ERR ", 4)) {
-        resp_reply_error(op->ctx, text);
+        resp_reply_errorf(op->ctx, "-%s", text);
     } else {
         switch (err) {
-        case CC_ENOLEADER: resp_reply_error(op->ctx, "CLUSTERDOWN no leader"); break;
+        case CC_ENOLEADER: resp_reply_error(op->ctx, "-CLUSTERDOWN no leader"); break;
         case CC_ETIMEDOUT:
-            resp_reply_error(op->ctx, "TIMEOUT request timed out; it may or may not have been "
+            resp_reply_error(op->ctx, "-TIMEOUT request timed out; it may or may not have been "
                                       "applied");
             break;
         case CC_ECANCELED:
         case CC_ETRANSFER:
-            resp_reply_error(op->ctx, "TRYAGAIN leader changed, retry the request");
+            resp_reply_error(op->ctx, "-TRYAGAIN leader changed, retry the request");
             break;
-        case CC_EBUSY: resp_reply_error(op->ctx, "TRYAGAIN too many requests, retry later"); break;
-        case CC_ESTOPPED: resp_reply_error(op->ctx, "ERR server stopped accepting writes"); break;
+        case CC_EBUSY:
+            resp_reply_error(op->ctx, "-TRYAGAIN too many requests, retry later");
+            break;
+        case CC_ESTOPPED: resp_reply_error(op->ctx, "-ERR server stopped accepting writes"); break;
         case CC_ENOTNUM:
-            resp_reply_error(op->ctx, "ERR value is not an integer or out of range");
+            resp_reply_error(op->ctx, "-ERR value is not an integer or out of range");
             break;
-        case CC_ETOOBIG: resp_reply_error(op->ctx, "ERR string exceeds maximum allowed size"); break;
-        default: resp_reply_errorf(op->ctx, "ERR %s", srv_errmsg(err, kv_msg)); break;
+        case CC_ETOOBIG:
+            resp_reply_error(op->ctx, "-ERR string exceeds maximum allowed size");
+            break;
+        default: resp_reply_errorf(op->ctx, "-ERR %s", srv_errmsg(err, kv_msg)); break;
         }
     }
     redis_op_finish(op);
@@ -148,7 +155,9 @@ bool redis_glob(const uint8_t *p, size_t plen, const uint8_t *s, size_t slen)
                     if (p[k] == '\\' && k + 1 < plen) {
                         k++;
                         if (p[k] == s[si]) match = true;
-                    } else if (k + 2 < plen && p[k + 1] == '-' && p[k + 2] != ']') {
+                    } else if (k + 2 < plen && p[k + 1] == '-') {
+                        /* As Redis: "[a-]" is the range ']'..'a', and the class then runs on
+                         * to the next ']' (or the end of the pattern). */
                         uint8_t lo = p[k], hi = p[k + 2];
                         if (lo > hi) {
                             uint8_t t = lo;
