@@ -252,7 +252,13 @@ static int proc_start(struct proc *p)
     struct run *r = calloc(1, sizeof(*r));
     if (!r) return CC_ENOMEM;
     r->p = p;
-    char *args[] = {"/bin/sh", "-c", p->e.cmd, NULL};
+    /* A simple command is exec'd by the shell so the process we watch is the member itself:
+     * its exit (not the shell's) is what "exited" and a finished `stop` report. Commands with
+     * shell control operators keep their shell. */
+    char cmd[PROCS_CMD_MAX + 8];
+    bool simple = strpbrk(p->e.cmd, ";&|()\n") == NULL;
+    snprintf(cmd, sizeof(cmd), "%s%s", simple ? "exec " : "", p->e.cmd);
+    char *args[] = {"/bin/sh", "-c", cmd, NULL};
     uv_stdio_container_t stdio[3];
     for (int i = 0; i < 2; i++) {
         uv_pipe_init(s->loop, &r->out[i], 0);

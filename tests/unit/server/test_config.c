@@ -65,6 +65,25 @@ static void test_cluster_flags_both_forms(void **state)
     assert_true(d.cluster_id != a.cluster_id);
 }
 
+static void test_snapshot_catchup_entries(void **state)
+{
+    (void)state;
+    struct member_config c;
+    char err[256];
+    char *argv0[] = {"concurd", NULL};
+    assert_int_equal(config_parse(&c, 1, argv0, NULL, err, sizeof(err)), CONFIG_OK);
+    assert_true(c.snapshot_catchup_entries == 5000); /* etcd's default */
+    char *argv1[] = {"concurd", "--experimental-snapshot-catchup-entries", "20", NULL};
+    assert_int_equal(config_parse(&c, 3, argv1, NULL, err, sizeof(err)), CONFIG_OK);
+    assert_true(c.snapshot_catchup_entries == 20);
+    char *envp[] = {"CONCUR_EXPERIMENTAL_SNAPSHOT_CATCHUP_ENTRIES=7", NULL};
+    assert_int_equal(config_parse(&c, 1, argv0, envp, err, sizeof(err)), CONFIG_OK);
+    assert_true(c.snapshot_catchup_entries == 7);
+    char *argv2[] = {"concurd", "--experimental-snapshot-catchup-entries", "-1", NULL};
+    assert_int_equal(config_parse(&c, 3, argv2, NULL, err, sizeof(err)), CC_EINVAL);
+    assert_non_null(strstr(err, "snapshot-catchup-entries"));
+}
+
 static void test_env_and_override(void **state)
 {
     (void)state;
@@ -154,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_cluster_flags_both_forms),
         cmocka_unit_test(test_env_and_override),
+        cmocka_unit_test(test_snapshot_catchup_entries),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_existing_member_id_matches_runtime_add),
