@@ -5,6 +5,7 @@
 #include "server/member.h"
 #include "server/members.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 
 /* What post-processing needs from an entry, copied out before any callback runs (callbacks
@@ -56,7 +57,9 @@ int member__apply(struct member *m, const struct raft_entry *ents, uint32_t n)
             }
         }
     }
+    uint64_t t0 = clock_mono_us();
     rc = kv_apply(m->kv, ke, n, res);
+    hist_add(&m->apply_us, clock_mono_us() - t0);
     if (rc) {
         memset(res, 0, n * sizeof(*res)); /* kv_apply freed them */
         goto out;

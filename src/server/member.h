@@ -13,6 +13,7 @@
 #include "server/server.h"
 #include "storage/storage.h"
 #include "transport/transport.h"
+#include "util/hist.h"
 #include "util/log.h"
 #include "util/rng.h"
 
@@ -138,6 +139,8 @@ struct member {
     uint32_t n_queued;
     uint64_t proposals_committed, proposals_failed;
     uint64_t persist_backlog; /* bytes handed to the persistence thread, not yet durable */
+    struct hist wal_fsync_us; /* duration of each WAL write + fdatasync */
+    struct hist apply_us;     /* duration of each kv_apply batch */
 
     /* Reads. */
     struct read_wait *next_head, *next_tail; /* waiting for the next read-index round */

@@ -219,6 +219,7 @@ static void on_persisted(uv_async_t *h)
     while (j) {
         struct persist_job *next = j->next;
         m->persist_backlog -= j->bytes < m->persist_backlog ? j->bytes : m->persist_backlog;
+        if (j->save_us) hist_add(&m->wal_fsync_us, j->save_us);
         if (j->rc && !m->stopped) member__fail(m, "%s", j->errmsg);
         if (!m->stopped) {
             switch (j->kind) {

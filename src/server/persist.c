@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/err.h"
 
 #define SNAP_COPY_BYTES (1u << 20)
@@ -90,7 +91,9 @@ static void run_update(struct persist *p, struct persist_job *j)
         .n_entries = j->n_entries,
         .hs = hs,
     };
+    uint64_t t0 = clock_mono_us();
     int rc = storage_save(p->st, &b);
+    j->save_us = clock_mono_us() - t0;
     if (rc) {
         set_err(j, rc, "saving to the WAL");
         return;
@@ -178,7 +181,9 @@ static void run_merged(struct persist *p, struct persist_job *first, struct pers
         return;
     }
     struct wal_batch b = {.entries = k ? *scratch : NULL, .n_entries = (uint32_t)k, .hs = hs};
+    uint64_t t0 = clock_mono_us();
     int rc = storage_save(p->st, &b);
+    first->save_us = clock_mono_us() - t0;
     if (rc) {
         for (struct persist_job *j = first; j != stop; j = j->next)
             set_err(j, rc, "saving to the WAL");

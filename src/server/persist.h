@@ -50,6 +50,8 @@ struct persist_job {
     /* Filled by the thread. */
     int rc;
     char errmsg[256];
+    uint64_t save_us; /* duration of the WAL write + fdatasync this job paid for (0: it shared
+                       * one that another job of its run reports, or wrote nothing) */
     struct snap_file snap_out; /* the snapshot file written or installed */
     uint64_t bytes;            /* accounting: payload bytes this job carries */
 

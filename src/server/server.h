@@ -21,6 +21,7 @@
 #include "kv/kv.h"
 #include "kv/kv_watch.h"
 #include "raft/raft.h"
+#include "util/hist.h"
 
 struct member;
 
@@ -50,6 +51,9 @@ struct srv_status {
     uint64_t watchers;
     const char *version;
     char errors[256];   /* a fatal error, "" when healthy */
+    /* Latency histograms (microseconds), owned by the member, valid while it lives. */
+    const struct hist *wal_fsync_us; /* each WAL write + fdatasync (one per batch) */
+    const struct hist *apply_us;     /* each batch applied to the store */
 };
 void srv_status(struct member *m, struct srv_status *st);
 

@@ -48,6 +48,8 @@ void srv_status(struct member *m, struct srv_status *st)
     st->proposals_pending = m->n_pending + m->n_queued;
     st->version = CONCUR_VERSION;
     snprintf(st->errors, sizeof(st->errors), "%s", m->fatal);
+    st->wal_fsync_us = &m->wal_fsync_us;
+    st->apply_us = &m->apply_us;
 }
 
 const char *srv_errmsg(int err, int kv_msg)

@@ -56,13 +56,20 @@ static void counter(struct out *o, const char *name, const char *help, uint64_t 
     put(o, "%s %" PRIu64 "\n", name, v);
 }
 
-/* A histogram of microsecond samples as seconds, with labels ("" for none). */
-static void histogram_us(struct out *o, const char *name, const char *labels, const struct hist *h)
+/* etcd's disk histograms: prometheus.ExponentialBuckets(0.001, 2, 14), in seconds. */
+static const double DISK_BUCKETS[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064,
+                                      0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192};
+#define N_DISK (sizeof(DISK_BUCKETS) / sizeof(DISK_BUCKETS[0]))
+
+/* A histogram of microsecond samples as seconds over the given buckets, with labels ("" for
+ * none). Bucket counts are cumulative at the histogram's resolution (util/hist.h). */
+static void histogram_buckets(struct out *o, const char *name, const char *labels,
+                              const struct hist *h, const double *buckets, size_t n)
 {
     const char *sep = labels[0] ? "," : "";
-    for (size_t i = 0; i < N_LAT; i++)
-        put(o, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, labels, sep, LAT_BUCKETS[i],
-            hist_count_le(h, (uint64_t)(LAT_BUCKETS[i] * 1e6)));
+    for (size_t i = 0; i < n; i++)
+        put(o, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, labels, sep, buckets[i],
+            hist_count_le(h, (uint64_t)(buckets[i] * 1e6)));
     put(o, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, sep, h->count);
     put(o, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
         (double)h->sum / 1e6);
@@ -70,10 +77,23 @@ static void histogram_us(struct out *o, const char *name, const char *labels, co
         h->count);
 }
 
+static void histogram_us(struct out *o, const char *name, const char *labels, const struct hist *h)
+{
+    histogram_buckets(o, name, labels, h, LAT_BUCKETS, N_LAT);
+}
+
 static void server_metrics(struct out *o, struct etcd_api *a)
 {
     struct srv_status st;
     srv_status(a->m, &st);
+    head(o, "etcd_disk_wal_fsync_duration_seconds", "histogram",
+         "The latency distributions of fsync called by WAL.");
+    histogram_buckets(o, "etcd_disk_wal_fsync_duration_seconds", "", st.wal_fsync_us,
+                      DISK_BUCKETS, N_DISK);
+    head(o, "etcd_disk_backend_commit_duration_seconds", "histogram",
+         "The latency distributions of commit called by backend (apply batches).");
+    histogram_buckets(o, "etcd_disk_backend_commit_duration_seconds", "", st.apply_us,
+                      DISK_BUCKETS, N_DISK);
     gauge(o, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.",
           st.leader_id != 0);
     gauge(o, "etcd_server_is_leader",

@@ -220,9 +220,16 @@ def health_version_metrics(t, c):
                  "etcd_server_proposals_pending", "etcd_server_proposals_failed_total",
                  "etcd_mvcc_db_total_size_in_bytes", "etcd_debugging_mvcc_db_total_size_in_bytes",
                  "grpc_server_handled_total", "grpc_server_started_total",
-                 "process_resident_memory_bytes"]:
+                 "process_resident_memory_bytes", "etcd_disk_wal_fsync_duration_seconds",
+                 "etcd_disk_backend_commit_duration_seconds"]:
         t.check(re.search(r"^# TYPE %s " % name, text, re.M), "/metrics has " + name)
     t.check(re.search(r"^etcd_server_has_leader 1$", text, re.M), "has_leader is 1")
+    # The member wrote and applied entries by now: both disk histograms have samples.
+    for name in ["etcd_disk_wal_fsync_duration_seconds", "etcd_disk_backend_commit_duration_seconds"]:
+        mm = re.search(r"^%s_count (\d+)$" % name, text, re.M)
+        t.check(mm and int(mm.group(1)) > 0, name + " has samples", mm and mm.group(0))
+        inf = re.search(r'^%s_bucket\{le="\+Inf"\} (\d+)$' % name, text, re.M)
+        t.check(inf and mm and inf.group(1) == mm.group(1), name + " +Inf bucket == count")
     for line in text.split("\n"):  # Prometheus text format: name{labels} value
         if line and not line.startswith("#"):
             if not re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+]+(e[+-]?\d+)?$|'
