@@ -18,7 +18,6 @@
 
 #define DRAIN_MS      5000
 #define GRPC_OVERHEAD (512u << 10) /* etcd's grpcOverheadBytes over --max-request-bytes */
-#define PROGRESS_ENV  "CONCUR_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL"
 
 struct api {
     struct member *m;
@@ -32,28 +31,6 @@ struct api {
     void (*done)(void *arg);
     void *done_arg;
 };
-
-/* Parses a Go duration ("10m", "1s", "500ms", "1m30s") into ms; 0 when malformed. */
-static uint64_t parse_duration_ms(const char *s)
-{
-    static const struct {
-        const char *unit;
-        double ms;
-    } units[] = {{"ms", 1}, {"us", 1e-3}, {"ns", 1e-6}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}};
-    double total = 0;
-    while (*s) {
-        char *end;
-        double v = strtod(s, &end);
-        if (end == s) return 0;
-        size_t i = 0;
-        for (; i < sizeof(units) / sizeof(units[0]); i++)
-            if (!strncmp(end, units[i].unit, strlen(units[i].unit))) break;
-        if (i == sizeof(units) / sizeof(units[0])) return 0;
-        total += v * units[i].ms;
-        s = end + strlen(units[i].unit);
-    }
-    return total > 0 ? (uint64_t)total : 0;
-}
 
 static void sum_conn_stats(void *arg, struct httpsrv_stats *sum)
 {
@@ -97,11 +74,7 @@ static int start_etcd(struct api *a)
     struct logger *lg = member_logger(m);
     struct etcd_opts eo;
     etcd_opts_from_member(m, &eo);
-    /* Interim: etcd's --experimental-watch-progress-notify-interval is not a concurd flag yet
-     * (requested from the lead); its CONCUR_ environment form is read here meanwhile. */
-    const char *pe = getenv(PROGRESS_ENV);
-    uint64_t pms = pe ? parse_duration_ms(pe) : 0;
-    if (pms) eo.progress_notify_ms = pms;
+    eo.progress_notify_ms = cfg->watch_progress_notify_ms;
     int err = etcd_api_new(m, member_loop(m), &eo, &a->etcd);
     struct grpc_limits lim;
     grpc_limits_default(&lim);

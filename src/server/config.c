@@ -50,6 +50,8 @@ static const struct flag flags[] = {
      "Maximum client request size in bytes the server will accept."},
     {"max-txn-ops", F_U32, "128", "Maximum number of operations permitted in a transaction."},
     {"log-level", F_SPECIAL, "info", "Log level: debug, info, warn or error."},
+    {"experimental-watch-progress-notify-interval", F_STR, "10m",
+     "Duration of periodic watch progress notifications (Go duration: 10m, 1s, 500ms)."},
     {"experimental-lease-read", F_BOOL, "false",
      "Serve linearizable reads from the leader lease (relies on bounded clock drift)."},
 };
@@ -293,6 +295,36 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+int config_parse_duration_ms(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ms", 1}, {"us", 1e-3}, {"µs", 1e-3}, {"ns", 1e-6},
+                 {"s", 1e3}, {"m", 6e4},  {"h", 3.6e6}};
+    double total = 0;
+    if (!*s) return CC_EINVAL;
+    if (!strcmp(s, "0")) {
+        *out = 0;
+        return 0;
+    }
+    while (*s) {
+        char *end;
+        if (*s == '-' || *s == '+') return CC_EINVAL;
+        double v = strtod(s, &end);
+        if (end == s) return CC_EINVAL;
+        size_t i = 0;
+        for (; i < sizeof(units) / sizeof(units[0]); i++)
+            if (!strncmp(end, units[i].unit, strlen(units[i].unit))) break;
+        if (i == sizeof(units) / sizeof(units[0])) return CC_EINVAL;
+        total += v * units[i].ms;
+        if (total > 1e15) return CC_EINVAL;
+        s = end + strlen(units[i].unit);
+    }
+    *out = (uint64_t)total;
+    return 0;
+}
+
 static int parse_bool(const char *s, bool *out)
 {
     if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "t") || !strcmp(s, "TRUE")) {
@@ -504,6 +536,13 @@ int config_parse(struct member_config *c, int argc, char **argv, char **envp, ch
         return CC_EINVAL;
     }
     snprintf(c->log_level, sizeof(c->log_level), "%s", lvl);
+    if (config_parse_duration_ms(RAW("experimental-watch-progress-notify-interval"),
+                                 &c->watch_progress_notify_ms) ||
+        c->watch_progress_notify_ms == 0) {
+        seterr(err, errlen, "--experimental-watch-progress-notify-interval must be a positive "
+                            "duration such as 10m or 500ms");
+        return CC_EINVAL;
+    }
     if (parse_bool(RAW("experimental-lease-read"), &c->lease_read)) {
         seterr(err, errlen, "--experimental-lease-read must be true or false");
         return CC_EINVAL;

@@ -57,6 +57,8 @@ struct member_config {
     uint32_t max_txn_ops;               /* --max-txn-ops, default 128 as etcd */
     char log_level[16];                 /* --log-level debug|info|warn|error, default info */
     bool lease_read;                    /* --experimental-lease-read (concur), default off */
+    uint64_t watch_progress_notify_ms;  /* --experimental-watch-progress-notify-interval (etcd),
+                                         * default 10m */
 
     /* Derived by config_parse. */
     uint64_t member_id;  /* this member's ID (see config_member_id) */
@@ -81,6 +83,10 @@ void config_usage(void *f);
 
 /* Parses one "http://host:port" URL. Returns 0 or CC_EINVAL with a reason in err. */
 int config_parse_url(const char *s, struct cfg_url *out, char *err, size_t errlen);
+
+/* Parses a Go duration ("10m", "1s", "500ms", "1m30s", "0") into milliseconds. Returns 0 or
+ * CC_EINVAL (malformed, negative, absurdly large). */
+int config_parse_duration_ms(const char *s, uint64_t *out);
 
 /* Parses "host:port" (the --redis-addr form). Returns 0 or CC_EINVAL. */
 int config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);

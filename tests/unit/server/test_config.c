@@ -84,6 +84,32 @@ static void test_snapshot_catchup_entries(void **state)
     assert_non_null(strstr(err, "snapshot-catchup-entries"));
 }
 
+static void test_durations(void **state)
+{
+    (void)state;
+    uint64_t ms;
+    assert_int_equal(config_parse_duration_ms("10m", &ms), 0);
+    assert_true(ms == 600000);
+    assert_int_equal(config_parse_duration_ms("1m30s", &ms), 0);
+    assert_true(ms == 90000);
+    assert_int_equal(config_parse_duration_ms("250ms", &ms), 0);
+    assert_true(ms == 250);
+    assert_int_equal(config_parse_duration_ms("1.5s", &ms), 0);
+    assert_true(ms == 1500);
+    assert_int_equal(config_parse_duration_ms("10", &ms), CC_EINVAL);
+    assert_int_equal(config_parse_duration_ms("-1s", &ms), CC_EINVAL);
+    assert_int_equal(config_parse_duration_ms("1x", &ms), CC_EINVAL);
+    assert_int_equal(config_parse_duration_ms("", &ms), CC_EINVAL);
+    struct member_config c;
+    char err[256];
+    char *argv[] = {"concurd", "--experimental-watch-progress-notify-interval", "2s", NULL};
+    assert_int_equal(config_parse(&c, 3, argv, NULL, err, sizeof(err)), CONFIG_OK);
+    assert_true(c.watch_progress_notify_ms == 2000);
+    char *argv0[] = {"concurd", NULL};
+    assert_int_equal(config_parse(&c, 1, argv0, NULL, err, sizeof(err)), CONFIG_OK);
+    assert_true(c.watch_progress_notify_ms == 600000);
+}
+
 static void test_env_and_override(void **state)
 {
     (void)state;
@@ -174,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_cluster_flags_both_forms),
         cmocka_unit_test(test_env_and_override),
         cmocka_unit_test(test_snapshot_catchup_entries),
+        cmocka_unit_test(test_durations),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_existing_member_id_matches_runtime_add),
