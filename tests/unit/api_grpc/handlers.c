@@ -81,7 +81,7 @@ static void hold(struct grpc_call *call, const uint8_t *msg, size_t len, void *a
 {
     struct th_state *st = arg;
     /* Fuzzers send anything here: refuse what is not "N:id". */
-    if (len >= 64 || !memchr(msg, ':', len) || st->nheld == TH_MAX_HELD) {
+    if (len >= 64 || !memchr(msg, ':', len) || memchr(msg, 0, len) || st->nheld == TH_MAX_HELD) {
         grpc_call_fail(call, GRPC_INVALID_ARGUMENT, "want N:id");
         return;
     }
