@@ -11,7 +11,8 @@ struct member;
  * APPEND, STRLEN, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, KEYS, SCAN, DBSIZE, TYPE, FLUSHDB,
  * FLUSHALL, INFO and DEBUG DIGEST on srv, served by member m (which must outlive srv). Also
  * installs the per-connection state SCAN needs (through srv's open/close hooks, which must
- * therefore be the ones redis_conn_open/redis_conn_close below). Returns 0 or the first registration error. */
+ * therefore be the ones redis_conn_open/redis_conn_close below). Returns 0 or the first
+ * registration error. */
 int redis_register(struct resp_server *srv, struct member *m);
 
 /* Connection hooks to put in resp_config.on_open / on_close (hook_arg = the member). */

@@ -41,8 +41,10 @@ static bool want(const struct redis_op *op, const char *section)
 
 static const char *role_word(enum raft_role r)
 {
-    return r == RAFT_LEADER ? "leader" : r == RAFT_CANDIDATE ? "candidate"
-                                       : r == RAFT_PRE_CANDIDATE ? "pre-candidate" : "follower";
+    return r == RAFT_LEADER          ? "leader"
+           : r == RAFT_CANDIDATE     ? "candidate"
+           : r == RAFT_PRE_CANDIDATE ? "pre-candidate"
+                                     : "follower";
 }
 
 static void cmd_info(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
@@ -71,8 +73,8 @@ static void cmd_info(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
              st.version);
         addf(&b, "os:%s %s %s\r\nprocess_id:%d\r\n", u.sysname, u.release, u.machine,
              (int)getpid());
-        addf(&b, "member_id:%016llx\r\ncluster_id:%016llx\r\n",
-             (unsigned long long)st.member_id, (unsigned long long)st.cluster_id);
+        addf(&b, "member_id:%016llx\r\ncluster_id:%016llx\r\n", (unsigned long long)st.member_id,
+             (unsigned long long)st.cluster_id);
     }
     if (want(op, "clients") && rs) {
         SECTION("Clients");
@@ -96,9 +98,10 @@ static void cmd_info(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
         SECTION("Raft");
         addf(&b, "role:%s\r\nterm:%llu\r\nleader:%016llx\r\n", role_word(st.role),
              (unsigned long long)st.raft_term, (unsigned long long)st.leader_id);
-        addf(&b, "commit_index:%llu\r\napplied_index:%llu\r\nfirst_index:%llu\r\n"
-                 "last_index:%llu\r\nsnapshot_index:%llu\r\nlog_size:%llu\r\n"
-                 "log_bytes:%llu\r\n",
+        addf(&b,
+             "commit_index:%llu\r\napplied_index:%llu\r\nfirst_index:%llu\r\n"
+             "last_index:%llu\r\nsnapshot_index:%llu\r\nlog_size:%llu\r\n"
+             "log_bytes:%llu\r\n",
              (unsigned long long)st.commit_index, (unsigned long long)st.raft_applied_index,
              (unsigned long long)st.first_index, (unsigned long long)st.last_index,
              (unsigned long long)st.snap_index,
@@ -106,8 +109,9 @@ static void cmd_info(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
                                       ? st.last_index - st.first_index + 1
                                       : 0),
              (unsigned long long)st.log_bytes);
-        addf(&b, "leader_changes:%llu\r\nproposals_committed:%llu\r\nproposals_failed:%llu\r\n"
-                 "proposals_pending:%llu\r\nrevision:%lld\r\ncompact_revision:%lld\r\n",
+        addf(&b,
+             "leader_changes:%llu\r\nproposals_committed:%llu\r\nproposals_failed:%llu\r\n"
+             "proposals_pending:%llu\r\nrevision:%lld\r\ncompact_revision:%lld\r\n",
              (unsigned long long)st.leader_changes, (unsigned long long)st.proposals_committed,
              (unsigned long long)st.proposals_failed, (unsigned long long)st.proposals_pending,
              (long long)st.revision, (long long)st.compact_revision);
@@ -132,8 +136,16 @@ static void cmd_info(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
 
 int redis__register_info(struct resp_server *srv, struct member *m)
 {
-    const struct resp_command info = {"info", -1, RESP_CMD_STALE | RESP_CMD_LOADING, 0, 0, 0,
+    const struct resp_command info = {"info",
+                                      -1,
+                                      RESP_CMD_STALE | RESP_CMD_LOADING,
+                                      0,
+                                      0,
+                                      0,
                                       "Returns information and statistics about the server.",
-                                      "1.0.0", "server", cmd_info, m};
+                                      "1.0.0",
+                                      "server",
+                                      cmd_info,
+                                      m};
     return resp_server_register(srv, &info);
 }

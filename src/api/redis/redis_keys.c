@@ -7,9 +7,9 @@
 #include "api/redis/redis_int.h"
 #include "util/err.h"
 
-#define SCAN_CURSORS      16     /* SCAN cursors remembered per connection */
-#define SCAN_DEFAULT      10
-#define SCAN_MAX_COUNT    100000
+#define SCAN_CURSORS   16 /* SCAN cursors remembered per connection */
+#define SCAN_DEFAULT   10
+#define SCAN_MAX_COUNT 100000
 
 /* Per-connection state: SCAN cursors map a numeric cursor to the last key returned, so keys
  * present for the whole iteration are returned even when others come and go. */
@@ -107,8 +107,7 @@ static void exists_next(struct redis_op *op)
 
 static void cmd_exists(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
-    if (op) redis_read(op, exists_next);
+    redis_read_cmd(ctx, argc, argv, ud, exists_next);
 }
 
 static void type_next(struct redis_op *op)
@@ -122,18 +121,17 @@ static void type_next(struct redis_op *op)
 
 static void cmd_type(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
-    if (op) redis_read(op, type_next);
+    redis_read_cmd(ctx, argc, argv, ud, type_next);
 }
 
 /* ---- EXPIRE / PEXPIRE / PERSIST ---- */
 
-static void expire_grant(struct redis_op *op);
+static void expire_attach(struct redis_op *op);
 
 static void expire_attached(struct redis_op *op, const struct kv_result *res)
 {
     if (res->err == CC_ELEASE && ++op->attempt < REDIS_LEASE_ATTEMPTS) {
-        expire_grant(op); /* the lease expired before the write arrived: a new one */
+        redis_grant(op, op->n, expire_attach); /* it expired before the write: a new one */
         return;
     }
     txn_applied_count(op, res);
@@ -147,37 +145,17 @@ static void expire_attach(struct redis_op *op)
     cmp.key = op->argv[1];
     cmp.target = KV_CMP_VERSION;
     cmp.result = KV_CMP_GREATER;
-    struct kv_op put = {.type = KV_OP_PUT};
-    memset(&put.u.put, 0, sizeof(put.u.put));
-    put.u.put.key = op->argv[1];
-    put.u.put.ignore_value = true;
-    put.u.put.lease = op->lease;
-    struct kv_cmd c;
-    memset(&c, 0, sizeof(c));
-    c.type = KV_CMD_TXN;
-    c.u.txn.cmp = &cmp;
-    c.u.txn.n_cmp = 1;
-    c.u.txn.success = &put;
-    c.u.txn.n_success = 1;
+    struct kv_op put = redis_put_keep_value(op->argv[1], op->lease);
     op->flags = 1; /* count 1 only when the compare held */
-    redis_write(op, &c, expire_attached);
-}
-
-static void expire_granted(struct redis_op *op, const struct kv_result *res)
-{
-    if (res->err) {
-        redis_fail(op, res->err, res->msg);
-        return;
-    }
-    op->lease = res->u.grant.id;
-    expire_attach(op);
+    redis_write_if(op, &cmp, &put, NULL, expire_attached);
 }
 
 static void expire(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud,
                    long long unit_ms)
 {
     long long v;
-    if (resp_str_to_ll(argv[2], &v) || (unit_ms > 1 && (v > INT64_MAX / 1000 || v < INT64_MIN / 1000))) {
+    if (resp_str_to_ll(argv[2], &v) ||
+        (unit_ms > 1 && (v > INT64_MAX / 1000 || v < INT64_MIN / 1000))) {
         resp_reply_error(ctx, "-ERR value is not an integer or out of range");
         resp_done(ctx);
         return;
@@ -200,17 +178,7 @@ static void expire(struct resp_ctx *ctx, size_t argc, const struct resp_str *arg
         return;
     }
     op->n = ms;
-    expire_grant(op);
-}
-
-/* Grants a lease of op->n ms for EXPIRE / PEXPIRE, then attaches it. */
-static void expire_grant(struct redis_op *op)
-{
-    struct kv_cmd c;
-    memset(&c, 0, sizeof(c));
-    c.type = KV_CMD_LEASE_GRANT;
-    c.u.grant.ttl_ms = op->n;
-    redis_write(op, &c, expire_granted);
+    redis_grant(op, ms, expire_attach);
 }
 
 static void cmd_expire(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
@@ -232,19 +200,9 @@ static void cmd_persist(struct resp_ctx *ctx, size_t argc, const struct resp_str
     cmp.key = op->argv[1];
     cmp.target = KV_CMP_LEASE;
     cmp.result = KV_CMP_NOT_EQUAL; /* a missing key compares as 0: nothing to persist */
-    struct kv_op put = {.type = KV_OP_PUT};
-    memset(&put.u.put, 0, sizeof(put.u.put));
-    put.u.put.key = op->argv[1];
-    put.u.put.ignore_value = true; /* lease 0: detach */
-    struct kv_cmd c;
-    memset(&c, 0, sizeof(c));
-    c.type = KV_CMD_TXN;
-    c.u.txn.cmp = &cmp;
-    c.u.txn.n_cmp = 1;
-    c.u.txn.success = &put;
-    c.u.txn.n_success = 1;
+    struct kv_op put = redis_put_keep_value(op->argv[1], 0); /* lease 0: detach */
     op->flags = 1;
-    redis_write(op, &c, txn_applied_count);
+    redis_write_if(op, &cmp, &put, NULL, txn_applied_count);
 }
 
 /* ---- TTL / PTTL ---- */
@@ -261,8 +219,10 @@ static void ttl_next(struct redis_op *op)
         out = -1;
     } else {
         struct kv_lease_info info;
-        if (srv_lease_ttl(op->m, kv.lease, NULL, &info) != 0) out = -2; /* being revoked */
-        else out = op->n == 1 ? info.remaining_ms : (info.remaining_ms + 500) / 1000;
+        if (srv_lease_ttl(op->m, kv.lease, NULL, &info) != 0)
+            out = -2; /* being revoked */
+        else
+            out = op->n == 1 ? info.remaining_ms : (info.remaining_ms + 500) / 1000;
     }
     resp_reply_int(op->ctx, out);
     redis_op_finish(op);
@@ -288,18 +248,8 @@ static void cmd_pttl(struct resp_ctx *ctx, size_t argc, const struct resp_str *a
 
 static void keys_next(struct redis_op *op)
 {
-    struct kv_range r;
-    memset(&r, 0, sizeof(r));
-    r.key = all_keys;
-    r.range_end = all_keys;
-    r.keys_only = true;
     struct kv_range_res res;
-    int msg = 0;
-    int rc = kv_range(srv_kv(op->m), &r, &op->a, &res, &msg);
-    if (rc) {
-        redis_fail(op, rc, msg);
-        return;
-    }
+    if (redis_range_all(op, false, &res)) return;
     size_t n = 0;
     const struct kv_bytes pat = op->argv[1];
     for (size_t i = 0; i < res.n; i++)
@@ -313,32 +263,20 @@ static void keys_next(struct redis_op *op)
 
 static void cmd_keys(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
-    if (op) redis_read(op, keys_next);
+    redis_read_cmd(ctx, argc, argv, ud, keys_next);
 }
 
 static void dbsize_next(struct redis_op *op)
 {
-    struct kv_range r;
-    memset(&r, 0, sizeof(r));
-    r.key = all_keys;
-    r.range_end = all_keys;
-    r.count_only = true;
     struct kv_range_res res;
-    int msg = 0;
-    int rc = kv_range(srv_kv(op->m), &r, &op->a, &res, &msg);
-    if (rc) {
-        redis_fail(op, rc, msg);
-        return;
-    }
+    if (redis_range_all(op, true, &res)) return;
     resp_reply_int(op->ctx, res.count);
     redis_op_finish(op);
 }
 
 static void cmd_dbsize(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
-    if (op) redis_read(op, dbsize_next);
+    redis_read_cmd(ctx, argc, argv, ud, dbsize_next);
 }
 
 static void flush_applied(struct redis_op *op, const struct kv_result *res)
@@ -353,8 +291,9 @@ static void flush_applied(struct redis_op *op, const struct kv_result *res)
 
 static void cmd_flushdb(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    if (argc > 2 || (argc == 2 && !word((struct kv_bytes){(const uint8_t *)argv[1].p, argv[1].len}, "ASYNC") &&
-                     !word((struct kv_bytes){(const uint8_t *)argv[1].p, argv[1].len}, "SYNC"))) {
+    if (argc > 2 ||
+        (argc == 2 && !word((struct kv_bytes){(const uint8_t *)argv[1].p, argv[1].len}, "ASYNC") &&
+         !word((struct kv_bytes){(const uint8_t *)argv[1].p, argv[1].len}, "SYNC"))) {
         resp_reply_error(ctx, "-ERR syntax error");
         resp_done(ctx);
         return;
@@ -436,9 +375,8 @@ static void scan_next(struct redis_op *op)
     bool typed_other = op->flags == 2;
     size_t n = 0;
     for (size_t i = 0; i < res.n && !typed_other; i++)
-        if (op->flags != 1 ||
-            redis_glob(op->argv[op->attempt].p, op->argv[op->attempt].len, res.kvs[i].key.p,
-                       res.kvs[i].key.len))
+        if (op->flags != 1 || redis_glob(op->argv[op->attempt].p, op->argv[op->attempt].len,
+                                         res.kvs[i].key.p, res.kvs[i].key.len))
             n++;
     char num[24];
     int nl = snprintf(num, sizeof(num), "%llu", (unsigned long long)next);
@@ -446,9 +384,8 @@ static void scan_next(struct redis_op *op)
     resp_reply_bulk(op->ctx, num, (size_t)nl);
     resp_reply_array(op->ctx, n);
     for (size_t i = 0; i < res.n && !typed_other; i++)
-        if (op->flags != 1 ||
-            redis_glob(op->argv[op->attempt].p, op->argv[op->attempt].len, res.kvs[i].key.p,
-                       res.kvs[i].key.len))
+        if (op->flags != 1 || redis_glob(op->argv[op->attempt].p, op->argv[op->attempt].len,
+                                         res.kvs[i].key.p, res.kvs[i].key.len))
             resp_reply_bulk(op->ctx, res.kvs[i].key.p, res.kvs[i].key.len);
     redis_op_finish(op);
 }
@@ -504,15 +441,13 @@ int redis__register_keys(struct resp_server *srv, struct member *m)
         {"expire", -3, RESP_CMD_WRITE | RESP_CMD_FAST, 1, 1, 1,
          "Sets the expiration time of a key in seconds.", "1.0.0", "generic", cmd_expire, m},
         {"pexpire", -3, RESP_CMD_WRITE | RESP_CMD_FAST, 1, 1, 1,
-         "Sets the expiration time of a key in milliseconds.", "2.6.0", "generic", cmd_pexpire,
-         m},
+         "Sets the expiration time of a key in milliseconds.", "2.6.0", "generic", cmd_pexpire, m},
         {"persist", 2, RESP_CMD_WRITE | RESP_CMD_FAST, 1, 1, 1,
          "Removes the expiration time of a key.", "2.2.0", "generic", cmd_persist, m},
         {"ttl", 2, RESP_CMD_READONLY | RESP_CMD_FAST, 1, 1, 1,
          "Returns the expiration time in seconds of a key.", "1.0.0", "generic", cmd_ttl, m},
         {"pttl", 2, RESP_CMD_READONLY | RESP_CMD_FAST, 1, 1, 1,
-         "Returns the expiration time in milliseconds of a key.", "2.6.0", "generic", cmd_pttl,
-         m},
+         "Returns the expiration time in milliseconds of a key.", "2.6.0", "generic", cmd_pttl, m},
         {"keys", 2, RESP_CMD_READONLY, 0, 0, 0, "Returns all key names that match a pattern.",
          "1.0.0", "generic", cmd_keys, m},
         {"scan", -2, RESP_CMD_READONLY, 0, 0, 0, "Iterates over the key names in the database.",
@@ -521,8 +456,8 @@ int redis__register_keys(struct resp_server *srv, struct member *m)
          "Returns the number of keys in the database.", "1.0.0", "server", cmd_dbsize, m},
         {"flushdb", -1, RESP_CMD_WRITE, 0, 0, 0, "Removes all keys from the current database.",
          "1.0.0", "server", cmd_flushdb, m},
-        {"flushall", -1, RESP_CMD_WRITE, 0, 0, 0, "Removes all keys from all databases.",
-         "1.0.0", "server", cmd_flushdb, m},
+        {"flushall", -1, RESP_CMD_WRITE, 0, 0, 0, "Removes all keys from all databases.", "1.0.0",
+         "server", cmd_flushdb, m},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         int rc = resp_server_register(srv, &cmds[i]);

@@ -16,7 +16,7 @@ enum set_flags {
     SET_XX = 1u << 1,
     SET_GET = 1u << 2,
     SET_KEEPTTL = 1u << 3,
-    SET_TTL = 1u << 4,   /* op->n holds the TTL in ms */
+    SET_TTL = 1u << 4,       /* op->n holds the TTL in ms */
     SET_REPLY_INT = 1u << 5, /* SETNX: reply 1/0 instead of OK/nil */
 };
 
@@ -33,8 +33,10 @@ static int to_ll(struct kv_bytes b, long long *out)
 
 static void reply_kv_value(struct redis_op *op, bool has, const struct kv_kv *kv)
 {
-    if (has) resp_reply_bulk(op->ctx, kv->value.p, kv->value.len);
-    else resp_reply_null(op->ctx);
+    if (has)
+        resp_reply_bulk(op->ctx, kv->value.p, kv->value.len);
+    else
+        resp_reply_null(op->ctx);
 }
 
 /* ---- GET / STRLEN / MGET ---- */
@@ -44,15 +46,16 @@ static void get_next(struct redis_op *op)
     struct kv_kv kv;
     int rc = redis_get_key(op, op->argv[1], &kv);
     if (rc < 0) return;
-    if (op->flags) resp_reply_int(op->ctx, rc ? (long long)kv.value.len : 0); /* STRLEN */
-    else reply_kv_value(op, rc == 1, &kv);
+    if (op->flags)
+        resp_reply_int(op->ctx, rc ? (long long)kv.value.len : 0); /* STRLEN */
+    else
+        reply_kv_value(op, rc == 1, &kv);
     redis_op_finish(op);
 }
 
 static void cmd_get(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
-    if (op) redis_read(op, get_next);
+    redis_read_cmd(ctx, argc, argv, ud, get_next);
 }
 
 static void cmd_strlen(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
@@ -85,8 +88,7 @@ static void mget_next(struct redis_op *op)
 
 static void cmd_mget(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
-    if (op) redis_read(op, mget_next);
+    redis_read_cmd(ctx, argc, argv, ud, mget_next);
 }
 
 /* ---- SET family ---- */
@@ -121,10 +123,14 @@ static void set_applied(struct redis_op *op, const struct kv_result *res)
         has_prev = true;
         prev = &res->u.put.prev;
     }
-    if (op->flags & SET_REPLY_INT) resp_reply_int(op->ctx, done ? 1 : 0);
-    else if (op->flags & SET_GET) reply_kv_value(op, has_prev, prev);
-    else if (done) resp_reply_ok(op->ctx);
-    else resp_reply_null(op->ctx);
+    if (op->flags & SET_REPLY_INT)
+        resp_reply_int(op->ctx, done ? 1 : 0);
+    else if (op->flags & SET_GET)
+        reply_kv_value(op, has_prev, prev);
+    else if (done)
+        resp_reply_ok(op->ctx);
+    else
+        resp_reply_null(op->ctx);
     redis_op_finish(op);
 }
 
@@ -160,24 +166,7 @@ static void set_propose(struct redis_op *op)
     struct kv_op get = {.type = KV_OP_RANGE};
     memset(&get.u.range, 0, sizeof(get.u.range));
     get.u.range.key = op->argv[1];
-    c.type = KV_CMD_TXN;
-    c.u.txn.cmp = &cmp;
-    c.u.txn.n_cmp = 1;
-    c.u.txn.success = &ok;
-    c.u.txn.n_success = 1;
-    c.u.txn.failure = &get;
-    c.u.txn.n_failure = (op->flags & SET_GET) ? 1 : 0;
-    redis_write(op, &c, set_applied);
-}
-
-static void set_lease_granted(struct redis_op *op, const struct kv_result *res)
-{
-    if (res->err) {
-        redis_fail(op, res->err, res->msg);
-        return;
-    }
-    op->lease = res->u.grant.id;
-    set_propose(op);
+    redis_write_if(op, &cmp, &ok, (op->flags & SET_GET) ? &get : NULL, set_applied);
 }
 
 /* Grants the command's lease when it has a TTL, then proposes the write. */
@@ -187,11 +176,7 @@ static void set_start(struct redis_op *op)
         set_propose(op);
         return;
     }
-    struct kv_cmd c;
-    memset(&c, 0, sizeof(c));
-    c.type = KV_CMD_LEASE_GRANT;
-    c.u.grant.ttl_ms = op->n;
-    redis_write(op, &c, set_lease_granted);
+    redis_grant(op, op->n, set_propose);
 }
 
 static void cmd_set(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
@@ -201,10 +186,14 @@ static void cmd_set(struct resp_ctx *ctx, size_t argc, const struct resp_str *ar
     for (size_t i = 3; i < op->argc; i++) {
         struct kv_bytes a = op->argv[i];
         bool has_next = i + 1 < op->argc;
-        if (word(a, "NX") && !(op->flags & SET_XX)) op->flags |= SET_NX;
-        else if (word(a, "XX") && !(op->flags & SET_NX)) op->flags |= SET_XX;
-        else if (word(a, "GET")) op->flags |= SET_GET;
-        else if (word(a, "KEEPTTL") && !(op->flags & SET_TTL)) op->flags |= SET_KEEPTTL;
+        if (word(a, "NX") && !(op->flags & SET_XX))
+            op->flags |= SET_NX;
+        else if (word(a, "XX") && !(op->flags & SET_NX))
+            op->flags |= SET_XX;
+        else if (word(a, "GET"))
+            op->flags |= SET_GET;
+        else if (word(a, "KEEPTTL") && !(op->flags & SET_TTL))
+            op->flags |= SET_KEEPTTL;
         else if ((word(a, "EX") || word(a, "PX") || word(a, "EXAT") || word(a, "PXAT")) &&
                  has_next && !(op->flags & (SET_TTL | SET_KEEPTTL))) {
             long long v;
@@ -427,8 +416,7 @@ static void append_read(struct redis_op *op)
 
 static void cmd_append(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv, void *ud)
 {
-    struct redis_op *op = redis_op_new(ctx, ud, argc, argv);
-    if (op) redis_read(op, append_read);
+    redis_read_cmd(ctx, argc, argv, ud, append_read);
 }
 
 int redis__register_strings(struct resp_server *srv, struct member *m)
@@ -439,8 +427,8 @@ int redis__register_strings(struct resp_server *srv, struct member *m)
         {"strlen", 2, RESP_CMD_READONLY | RESP_CMD_FAST, 1, 1, 1,
          "Returns the length of a string value.", "2.2.0", "string", cmd_strlen, m},
         {"mget", -2, RESP_CMD_READONLY | RESP_CMD_FAST, 1, -1, 1,
-         "Atomically returns the string values of one or more keys.", "1.0.0", "string",
-         cmd_mget, m},
+         "Atomically returns the string values of one or more keys.", "1.0.0", "string", cmd_mget,
+         m},
         {"set", -3, RESP_CMD_WRITE | RESP_CMD_DENYOOM, 1, 1, 1,
          "Sets the string value of a key, ignoring its type. The key is created if it doesn't "
          "exist.",
@@ -452,8 +440,8 @@ int redis__register_strings(struct resp_server *srv, struct member *m)
          "Returns the previous string value of a key after setting it to a new value.", "1.0.0",
          "string", cmd_getset, m},
         {"mset", -3, RESP_CMD_WRITE | RESP_CMD_DENYOOM, 1, -1, 2,
-         "Atomically creates or modifies the string values of one or more keys.", "1.0.1",
-         "string", cmd_mset, m},
+         "Atomically creates or modifies the string values of one or more keys.", "1.0.1", "string",
+         cmd_mset, m},
         {"incr", 2, RESP_CMD_WRITE | RESP_CMD_DENYOOM | RESP_CMD_FAST, 1, 1, 1,
          "Increments the integer value of a key by one.", "1.0.0", "string", cmd_incr, m},
         {"decr", 2, RESP_CMD_WRITE | RESP_CMD_DENYOOM | RESP_CMD_FAST, 1, 1, 1,
@@ -461,8 +449,7 @@ int redis__register_strings(struct resp_server *srv, struct member *m)
         {"incrby", 3, RESP_CMD_WRITE | RESP_CMD_DENYOOM | RESP_CMD_FAST, 1, 1, 1,
          "Increments the integer value of a key by a number.", "1.0.0", "string", cmd_incrby, m},
         {"decrby", 3, RESP_CMD_WRITE | RESP_CMD_DENYOOM | RESP_CMD_FAST, 1, 1, 1,
-         "Decrements a number from the integer value of a key.", "1.0.0", "string", cmd_decrby,
-         m},
+         "Decrements a number from the integer value of a key.", "1.0.0", "string", cmd_decrby, m},
         {"append", 3, RESP_CMD_WRITE | RESP_CMD_DENYOOM, 1, 1, 1,
          "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0",
          "string", cmd_append, m},

@@ -49,7 +49,9 @@ void redis_fail(struct redis_op *op, int err, int kv_msg)
         resp_reply_errorf(op->ctx, "-%s", text);
     } else {
         switch (err) {
-        case CC_ENOLEADER: resp_reply_error(op->ctx, "-CLUSTERDOWN no leader"); break;
+        case CC_ENOLEADER:
+            resp_reply_error(op->ctx, "-CLUSTERDOWN no leader");
+            break;
         case CC_ETIMEDOUT:
             resp_reply_error(op->ctx, "-TIMEOUT request timed out; it may or may not have been "
                                       "applied");
@@ -61,14 +63,18 @@ void redis_fail(struct redis_op *op, int err, int kv_msg)
         case CC_EBUSY:
             resp_reply_error(op->ctx, "-TRYAGAIN too many requests, retry later");
             break;
-        case CC_ESTOPPED: resp_reply_error(op->ctx, "-ERR server stopped accepting writes"); break;
+        case CC_ESTOPPED:
+            resp_reply_error(op->ctx, "-ERR server stopped accepting writes");
+            break;
         case CC_ENOTNUM:
             resp_reply_error(op->ctx, "-ERR value is not an integer or out of range");
             break;
         case CC_ETOOBIG:
             resp_reply_error(op->ctx, "-ERR string exceeds maximum allowed size");
             break;
-        default: resp_reply_errorf(op->ctx, "-ERR %s", srv_errmsg(err, kv_msg)); break;
+        default:
+            resp_reply_errorf(op->ctx, "-ERR %s", srv_errmsg(err, kv_msg));
+            break;
         }
     }
     redis_op_finish(op);
@@ -93,6 +99,53 @@ void redis_write(struct redis_op *op, const struct kv_cmd *cmd,
     if (rc) redis_fail(op, rc, msg);
 }
 
+void redis_write_if(struct redis_op *op, const struct kv_compare *cmp, const struct kv_op *then_op,
+                    const struct kv_op *else_op,
+                    void (*cb)(struct redis_op *op, const struct kv_result *res))
+{
+    struct kv_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = KV_CMD_TXN;
+    c.u.txn.cmp = (struct kv_compare *)cmp;
+    c.u.txn.n_cmp = 1;
+    c.u.txn.success = (struct kv_op *)then_op;
+    c.u.txn.n_success = 1;
+    c.u.txn.failure = (struct kv_op *)else_op;
+    c.u.txn.n_failure = else_op ? 1 : 0;
+    redis_write(op, &c, cb);
+}
+
+struct kv_op redis_put_keep_value(struct kv_bytes key, int64_t lease)
+{
+    struct kv_op put;
+    memset(&put, 0, sizeof(put));
+    put.type = KV_OP_PUT;
+    put.u.put.key = key;
+    put.u.put.ignore_value = true;
+    put.u.put.lease = lease;
+    return put;
+}
+
+static void granted(struct redis_op *op, const struct kv_result *res)
+{
+    if (res->err) {
+        redis_fail(op, res->err, res->msg);
+        return;
+    }
+    op->lease = res->u.grant.id;
+    op->next(op);
+}
+
+void redis_grant(struct redis_op *op, int64_t ttl_ms, void (*next)(struct redis_op *op))
+{
+    struct kv_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = KV_CMD_LEASE_GRANT;
+    c.u.grant.ttl_ms = ttl_ms;
+    op->next = next;
+    redis_write(op, &c, granted);
+}
+
 static void read_done(void *arg, int err)
 {
     struct redis_op *op = arg;
@@ -110,6 +163,28 @@ void redis_read(struct redis_op *op, void (*next)(struct redis_op *op))
     op->next = next;
     int rc = srv_read_barrier(op->m, serializable, read_done, op);
     if (rc) redis_fail(op, rc, 0);
+}
+
+void redis_read_cmd(struct resp_ctx *ctx, size_t argc, const struct resp_str *argv,
+                    struct member *m, void (*next)(struct redis_op *op))
+{
+    struct redis_op *op = redis_op_new(ctx, m, argc, argv);
+    if (op) redis_read(op, next);
+}
+
+int redis_range_all(struct redis_op *op, bool count_only, struct kv_range_res *res)
+{
+    struct kv_range r;
+    memset(&r, 0, sizeof(r));
+    r.key.p = redis_zero_byte;
+    r.key.len = 1;
+    r.range_end = r.key;
+    r.keys_only = !count_only;
+    r.count_only = count_only;
+    int msg = 0;
+    int rc = kv_range(srv_kv(op->m), &r, &op->a, res, &msg);
+    if (rc) redis_fail(op, rc, msg);
+    return rc;
 }
 
 int redis_get_key(struct redis_op *op, struct kv_bytes key, struct kv_kv *kv)
