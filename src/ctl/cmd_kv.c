@@ -186,7 +186,8 @@ static size_t get_defs(struct get_flags *g, struct flag_def *d)
 }
 
 /* getGetOp, plus clientv3's translation of the options into a RangeRequest. */
-static int get_build(struct ctl *ctl, const struct get_flags *g, int n, char **a, struct ctl_kv_op *op)
+static int get_build(struct ctl *ctl, const struct get_flags *g, int n, char **a,
+                     struct ctl_kv_op *op)
 {
     Etcdserverpb__RangeRequest *r = &op->range;
     if (n == 0)
@@ -312,7 +313,8 @@ static size_t del_defs(struct del_flags *f, struct flag_def *d)
     return 3;
 }
 
-static int del_build(struct ctl *ctl, const struct del_flags *f, int n, char **a, struct ctl_kv_op *op)
+static int del_build(struct ctl *ctl, const struct del_flags *f, int n, char **a,
+                     struct ctl_kv_op *op)
 {
     Etcdserverpb__DeleteRangeRequest *r = &op->del;
     if (n == 0 || n > 2)

@@ -92,8 +92,10 @@ static void fmt_txn(struct buf *out, const struct kv_txn *t, int depth)
         putf(out, "%s(", c->target < 5 ? targets[c->target] : "?");
         put_range(out, c->key, c->range_end);
         putf(out, ") %s ", c->result < 4 ? results[c->result] : "?");
-        if (c->target == KV_CMP_VALUE) put_bytes(out, c->value);
-        else putf(out, "%lld", (long long)c->number);
+        if (c->target == KV_CMP_VALUE)
+            put_bytes(out, c->value);
+        else
+            putf(out, "%lld", (long long)c->number);
     }
     buf_append(out, "] then [", 8);
     fmt_ops(out, t->success, t->n_success, depth);
@@ -117,16 +119,22 @@ static int fmt_cmd(void *arg, const uint8_t *data, uint32_t len, struct buf *out
         buf_append(out, "put ", 4);
         put_bytes(out, c.u.put.key);
         buf_put_u8(out, ' ');
-        if (c.u.put.ignore_value) buf_append(out, "(keep value)", 12);
-        else put_bytes(out, c.u.put.value);
+        if (c.u.put.ignore_value)
+            buf_append(out, "(keep value)", 12);
+        else
+            put_bytes(out, c.u.put.value);
         if (c.u.put.lease) putf(out, " lease=%llx", (unsigned long long)c.u.put.lease);
         break;
     case KV_CMD_DELETE:
         buf_append(out, "del ", 4);
         put_range(out, c.u.del.key, c.u.del.range_end);
         break;
-    case KV_CMD_TXN: fmt_txn(out, &c.u.txn, 0); break;
-    case KV_CMD_COMPACT: putf(out, "compact %lld", (long long)c.u.compact.revision); break;
+    case KV_CMD_TXN:
+        fmt_txn(out, &c.u.txn, 0);
+        break;
+    case KV_CMD_COMPACT:
+        putf(out, "compact %lld", (long long)c.u.compact.revision);
+        break;
     case KV_CMD_LEASE_GRANT:
         putf(out, "lease grant id=%llx ttl=%lldms", (unsigned long long)c.u.grant.id,
              (long long)c.u.grant.ttl_ms);
@@ -150,7 +158,9 @@ static int fmt_cmd(void *arg, const uint8_t *data, uint32_t len, struct buf *out
         buf_append(out, "member meta delete ", 19);
         put_bytes(out, c.u.meta.key);
         break;
-    default: putf(out, "command type %u", c.type); break;
+    default:
+        putf(out, "command type %u", c.type);
+        break;
     }
     kv_arena_free(&a);
     return 0;
@@ -162,13 +172,18 @@ int cmd_wal_dump(struct ctl *ctl, int argc, char **argv)
     bool json = ctl->format == CTL_FMT_JSON;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--data-dir") && i + 1 < argc) dir = argv[++i];
-        else if (!strncmp(a, "--data-dir=", 11)) dir = a + 11;
+        if (!strcmp(a, "--data-dir") && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strncmp(a, "--data-dir=", 11))
+            dir = a + 11;
         else if ((!strcmp(a, "-w") || !strcmp(a, "--write-out")) && i + 1 < argc)
             json = !strcmp(argv[++i], "json");
-        else if (!strncmp(a, "--write-out=", 12)) json = !strcmp(a + 12, "json");
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return CTL_EXIT_HELP;
-        else return ctl_error(ctl, CTL_EXIT_BAD_ARGS, "wal dump: unexpected argument %s", a);
+        else if (!strncmp(a, "--write-out=", 12))
+            json = !strcmp(a + 12, "json");
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return CTL_EXIT_HELP;
+        else
+            return ctl_error(ctl, CTL_EXIT_BAD_ARGS, "wal dump: unexpected argument %s", a);
     }
     if (!dir) return ctl_error(ctl, CTL_EXIT_BAD_ARGS, "wal dump needs --data-dir DIR");
     struct wal_dump_options o;

@@ -35,8 +35,7 @@ int member__apply(struct member *m, const struct raft_entry *ents, uint32_t n)
         if (e->type == RAFT_ENTRY_NORMAL) {
             ke[i].data = e->data;
             ke[i].len = e->len;
-            info[i].has_session =
-                kv_cmd_session(e->data, e->len, &info[i].client_id, &info[i].seq);
+            info[i].has_session = kv_cmd_session(e->data, e->len, &info[i].client_id, &info[i].seq);
         } else if (e->type == RAFT_ENTRY_CONF) {
             const uint8_t *ctx = NULL;
             uint32_t ctx_len = 0;
@@ -68,7 +67,8 @@ int member__apply(struct member *m, const struct raft_entry *ents, uint32_t n)
 
     /* From here on the entries are not touched: callbacks may re-enter Raft. */
     for (uint32_t i = 0; i < n; i++) {
-        if (info[i].is_conf) members__conf_applied(m, &info[i].conf, info[i].ctx, info[i].ctx_len);
+        if (info[i].is_conf)
+            members__conf_applied(m, &info[i].conf, info[i].ctx, info[i].ctx_len);
         else {
             members__result_applied(m, &res[i]);
             if (res[i].type == KV_CMD_LEASE_RENEW) member__lease_renewed(m, &res[i]);

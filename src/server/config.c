@@ -15,9 +15,9 @@
 enum flag_kind { F_STR, F_URLS, F_U32, F_U64, F_BOOL, F_SPECIAL };
 
 struct flag {
-    const char *name;  /* without dashes */
+    const char *name; /* without dashes */
     enum flag_kind kind;
-    const char *def;   /* default shown in usage ("" when derived) */
+    const char *def; /* default shown in usage ("" when derived) */
     const char *help;
 };
 
@@ -33,8 +33,7 @@ static const struct flag flags[] = {
      "This member's client URLs to advertise to the rest of the cluster."},
     {"initial-cluster", F_SPECIAL, "default=http://localhost:2380",
      "Initial cluster configuration for bootstrapping (name=peer-url,...)."},
-    {"initial-cluster-state", F_SPECIAL, "new",
-     "Initial cluster state ('new' or 'existing')."},
+    {"initial-cluster-state", F_SPECIAL, "new", "Initial cluster state ('new' or 'existing')."},
     {"initial-cluster-token", F_STR, "etcd-cluster",
      "Initial cluster token for the cluster during bootstrap."},
     {"heartbeat-interval", F_U32, "100", "Time (in milliseconds) of a heartbeat interval."},
@@ -44,8 +43,7 @@ static const struct flag flags[] = {
     {"experimental-snapshot-catchup-entries", F_U64, "5000",
      "Number of entries for a slow follower to catch up after compacting the raft storage "
      "entries."},
-    {"redis-addr", F_SPECIAL, "",
-     "HOST:PORT of the Redis-protocol listener (off when absent)."},
+    {"redis-addr", F_SPECIAL, "", "HOST:PORT of the Redis-protocol listener (off when absent)."},
     {"max-request-bytes", F_U32, "1572864",
      "Maximum client request size in bytes the server will accept."},
     {"max-txn-ops", F_U32, "128", "Maximum number of operations permitted in a transaction."},
@@ -272,7 +270,8 @@ int config_parse_initial_cluster(const char *s, const char *token, struct cfg_me
     }
     /* Names repeat only as consecutive URL lists of one member; a name given again after
      * another member is still one member (etcd merges them), so duplicates cannot slip in. */
-    for (uint32_t i = 0; i < n; i++) out[i].id = config_member_id(out[i].name, &out[i].peer_urls, token);
+    for (uint32_t i = 0; i < n; i++)
+        out[i].id = config_member_id(out[i].name, &out[i].peer_urls, token);
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t k = i + 1; k < n; k++)
             if (out[i].id == out[k].id) {
@@ -300,8 +299,8 @@ int config_parse_duration_ms(const char *s, uint64_t *out)
     static const struct {
         const char *unit;
         double ms;
-    } units[] = {{"ms", 1}, {"us", 1e-3}, {"µs", 1e-3}, {"ns", 1e-6},
-                 {"s", 1e3}, {"m", 6e4},  {"h", 3.6e6}};
+    } units[] = {{"ms", 1},  {"us", 1e-3}, {"µs", 1e-3}, {"ns", 1e-6},
+                 {"s", 1e3}, {"m", 6e4},   {"h", 3.6e6}};
     double total = 0;
     if (!*s) return CC_EINVAL;
     if (!strcmp(s, "0")) {
@@ -454,8 +453,10 @@ int config_parse(struct member_config *c, int argc, char **argv, char **envp, ch
     }
 
     const char *state = RAW("initial-cluster-state");
-    if (!strcmp(state, "new")) c->cluster_state = CFG_CLUSTER_NEW;
-    else if (!strcmp(state, "existing")) c->cluster_state = CFG_CLUSTER_EXISTING;
+    if (!strcmp(state, "new"))
+        c->cluster_state = CFG_CLUSTER_NEW;
+    else if (!strcmp(state, "existing"))
+        c->cluster_state = CFG_CLUSTER_EXISTING;
     else {
         seterr(err, errlen, "--initial-cluster-state must be 'new' or 'existing', not %.64s",
                state);
@@ -515,8 +516,9 @@ int config_parse(struct member_config *c, int argc, char **argv, char **envp, ch
         return CC_EINVAL;
     }
     if (parse_u64(RAW("experimental-snapshot-catchup-entries"), &c->snapshot_catchup_entries)) {
-        seterr(err, errlen, "--experimental-snapshot-catchup-entries must be a non-negative "
-                            "integer");
+        seterr(err, errlen,
+               "--experimental-snapshot-catchup-entries must be a non-negative "
+               "integer");
         return CC_EINVAL;
     }
     if (parse_u64(RAW("max-request-bytes"), &v) || v < 1024 || v > (64u << 20)) {
@@ -539,8 +541,9 @@ int config_parse(struct member_config *c, int argc, char **argv, char **envp, ch
     if (config_parse_duration_ms(RAW("experimental-watch-progress-notify-interval"),
                                  &c->watch_progress_notify_ms) ||
         c->watch_progress_notify_ms == 0) {
-        seterr(err, errlen, "--experimental-watch-progress-notify-interval must be a positive "
-                            "duration such as 10m or 500ms");
+        seterr(err, errlen,
+               "--experimental-watch-progress-notify-interval must be a positive "
+               "duration such as 10m or 500ms");
         return CC_EINVAL;
     }
     if (parse_bool(RAW("experimental-lease-read"), &c->lease_read)) {
@@ -580,8 +583,7 @@ void config_usage(void *fp)
         env_name(flags[i].name, en, sizeof(en));
         fprintf(f, "  --%s%s\n      %s\n      env %s%s%s%s\n", flags[i].name,
                 flags[i].kind == F_BOOL ? "" : " VALUE", flags[i].help, en,
-                flags[i].def[0] ? ", default '" : "", flags[i].def,
-                flags[i].def[0] ? "'" : "");
+                flags[i].def[0] ? ", default '" : "", flags[i].def, flags[i].def[0] ? "'" : "");
     }
     fprintf(f, "  --help, --version\n");
 }

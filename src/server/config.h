@@ -8,10 +8,10 @@
 
 #include "raft/raft.h"
 
-#define CFG_MAX_URLS     4   /* URLs per flag (peer or client) */
-#define CFG_URL_MAX      256 /* bytes of one URL, including the terminator */
-#define CFG_MAX_MEMBERS  RAFT_MAX_NODES
-#define CFG_NAME_MAX     64
+#define CFG_MAX_URLS    4   /* URLs per flag (peer or client) */
+#define CFG_URL_MAX     256 /* bytes of one URL, including the terminator */
+#define CFG_MAX_MEMBERS RAFT_MAX_NODES
+#define CFG_NAME_MAX    64
 
 /* An http://host:port URL, split. Only the http scheme is supported (no TLS yet). */
 struct cfg_url {
@@ -34,31 +34,31 @@ struct cfg_member {
 enum cfg_cluster_state { CFG_CLUSTER_NEW = 0, CFG_CLUSTER_EXISTING = 1 };
 
 struct member_config {
-    char name[CFG_NAME_MAX];            /* --name, default "default" */
-    char data_dir[1024];                /* --data-dir, default "<name>.etcd" */
-    struct cfg_urls listen_peer_urls;   /* default http://localhost:2380 */
-    struct cfg_urls advertise_peer_urls; /* --initial-advertise-peer-urls, same default */
-    struct cfg_urls listen_client_urls; /* default http://localhost:2379 */
+    char name[CFG_NAME_MAX];               /* --name, default "default" */
+    char data_dir[1024];                   /* --data-dir, default "<name>.etcd" */
+    struct cfg_urls listen_peer_urls;      /* default http://localhost:2380 */
+    struct cfg_urls advertise_peer_urls;   /* --initial-advertise-peer-urls, same default */
+    struct cfg_urls listen_client_urls;    /* default http://localhost:2379 */
     struct cfg_urls advertise_client_urls; /* same default */
-    uint32_t n_initial;                 /* --initial-cluster, default "<name>=<adv peer urls>" */
+    uint32_t n_initial;                    /* --initial-cluster, default "<name>=<adv peer urls>" */
     struct cfg_member initial[CFG_MAX_MEMBERS];
     enum cfg_cluster_state cluster_state; /* --initial-cluster-state new|existing */
-    char token[256];                    /* --initial-cluster-token, default "etcd-cluster" */
-    uint32_t heartbeat_ms;              /* --heartbeat-interval, default 100 */
-    uint32_t election_ms;               /* --election-timeout, default 1000 */
-    uint64_t snapshot_count;            /* --snapshot-count, default 100000 */
-    uint64_t snapshot_catchup_entries;  /* --experimental-snapshot-catchup-entries (etcd 3.5):
-                                         * entries kept behind a snapshot so that a follower a
-                                         * little behind gets entries, not it; default 5000 */
-    bool redis_enabled;                 /* --redis-addr given */
+    char token[256];                      /* --initial-cluster-token, default "etcd-cluster" */
+    uint32_t heartbeat_ms;                /* --heartbeat-interval, default 100 */
+    uint32_t election_ms;                 /* --election-timeout, default 1000 */
+    uint64_t snapshot_count;              /* --snapshot-count, default 100000 */
+    uint64_t snapshot_catchup_entries;    /* --experimental-snapshot-catchup-entries (etcd 3.5):
+                                           * entries kept behind a snapshot so that a follower a
+                                           * little behind gets entries, not it; default 5000 */
+    bool redis_enabled;                   /* --redis-addr given */
     char redis_host[CFG_URL_MAX];
     uint16_t redis_port;
-    uint32_t max_request_bytes;         /* --max-request-bytes, default 1.5 MiB as etcd */
-    uint32_t max_txn_ops;               /* --max-txn-ops, default 128 as etcd */
-    char log_level[16];                 /* --log-level debug|info|warn|error, default info */
-    bool lease_read;                    /* --experimental-lease-read (concur), default off */
-    uint64_t watch_progress_notify_ms;  /* --experimental-watch-progress-notify-interval (etcd),
-                                         * default 10m */
+    uint32_t max_request_bytes;        /* --max-request-bytes, default 1.5 MiB as etcd */
+    uint32_t max_txn_ops;              /* --max-txn-ops, default 128 as etcd */
+    char log_level[16];                /* --log-level debug|info|warn|error, default info */
+    bool lease_read;                   /* --experimental-lease-read (concur), default off */
+    uint64_t watch_progress_notify_ms; /* --experimental-watch-progress-notify-interval (etcd),
+                                        * default 10m */
 
     /* Derived by config_parse. */
     uint64_t member_id;  /* this member's ID (see config_member_id) */

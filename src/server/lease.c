@@ -6,9 +6,9 @@
 #include "server/member.h"
 #include "util/err.h"
 
-#define EXPIRE_BATCH         64
-#define CHECKPOINT_EVERY_MS  (5 * 60 * 1000) /* etcd's lease checkpoint interval */
-#define CHECKPOINT_BATCH     1000
+#define EXPIRE_BATCH        64
+#define CHECKPOINT_EVERY_MS (5 * 60 * 1000) /* etcd's lease checkpoint interval */
+#define CHECKPOINT_BATCH    1000
 
 static void ignore_result(void *arg, int err, const struct kv_result *res)
 {

@@ -142,8 +142,7 @@ int member_open(const struct member_config *cfg, uv_loop_t *loop, struct member 
      * snapshot from the leader was made durable): restore it first. */
     if (boot.snap.index && kv_applied_index(m->kv) < boot.snap.index) {
         log_info(&m->log, "store at index %llu is behind snapshot %llu: restoring it",
-                 (unsigned long long)kv_applied_index(m->kv),
-                 (unsigned long long)boot.snap.index);
+                 (unsigned long long)kv_applied_index(m->kv), (unsigned long long)boot.snap.index);
         rc = kv_restore_file(m->kv, boot.snap_path, SNAP_HEADER_BYTES, boot.snap_size);
         if (rc) {
             log_error(&m->log, "cannot restore the store from %s: %s", boot.snap_path,
@@ -192,8 +191,9 @@ int member_open(const struct member_config *cfg, uv_loop_t *loop, struct member 
         rb.snap_size = boot.snap_size;
         rb.entries = boot.entries.v;
         rb.n_entries = boot.entries.n;
-        log_info(&m->log, "recovered: term %llu, commit %llu, snapshot %llu, log %llu..%llu, "
-                          "store applied %llu",
+        log_info(&m->log,
+                 "recovered: term %llu, commit %llu, snapshot %llu, log %llu..%llu, "
+                 "store applied %llu",
                  (unsigned long long)boot.hs.term, (unsigned long long)boot.hs.commit,
                  (unsigned long long)boot.snap.index, (unsigned long long)boot.wal.first_index,
                  (unsigned long long)boot.wal.last_index,
@@ -222,8 +222,7 @@ int member_open(const struct member_config *cfg, uv_loop_t *loop, struct member 
         f.meta = boot.snap;
         f.size = boot.snap_size;
         snprintf(f.path, sizeof(f.path), "%s", boot.snap_path);
-        if (member__snapshot_use(m, &f) == 0)
-            raft_snapshot_taken(m->raft, &f.meta, f.size);
+        if (member__snapshot_use(m, &f) == 0) raft_snapshot_taken(m->raft, &f.meta, f.size);
     }
     storage_boot_free(&boot);
     members__reload(m);
@@ -274,8 +273,10 @@ static void on_compact_idle(uv_idle_t *h)
 {
     struct member *m = h->data;
     bool done = false;
-    if (m->stopped || kv_compact_pending(m->kv) == 0) done = true;
-    else if (kv_compact_step(m->kv, COMPACT_BUDGET, &done) != 0) done = true;
+    if (m->stopped || kv_compact_pending(m->kv) == 0)
+        done = true;
+    else if (kv_compact_step(m->kv, COMPACT_BUDGET, &done) != 0)
+        done = true;
     if (done) uv_idle_stop(h);
 }
 
@@ -288,8 +289,10 @@ static void begin_shutdown(struct member *m, const char *why)
     if (m->closing) return;
     m->closing = true;
     log_info(&m->log, "%s: stopping (no new clients; finishing requests in flight)", why);
-    if (m->hooks.stop_clients) m->hooks.stop_clients(m, m->hooks.arg, clients_stopped);
-    else clients_stopped(m);
+    if (m->hooks.stop_clients)
+        m->hooks.stop_clients(m, m->hooks.arg, clients_stopped);
+    else
+        clients_stopped(m);
 }
 
 /* Signals stay handled until the process is done (member_close): supervisors often signal
@@ -384,8 +387,10 @@ static void clients_stopped(struct member *m)
 
 int member_run(struct member *m, const struct member_hooks *hooks)
 {
-    if (hooks) m->hooks = *hooks;
-    else memset(&m->hooks, 0, sizeof(m->hooks));
+    if (hooks)
+        m->hooks = *hooks;
+    else
+        memset(&m->hooks, 0, sizeof(m->hooks));
     int rc = member__node_start(m);
     if (rc) return 1;
     uv_timer_init(m->loop, &m->housekeeping);

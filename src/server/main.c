@@ -32,7 +32,7 @@ static void api_stopped(void *arg)
 {
     struct stop_ctx *s = arg;
     struct member *m = s->m;
-    void (*done)(struct member *m) = s->done;
+    void (*done)(struct member * m) = s->done;
     free(s);
     done(m);
 }

@@ -21,19 +21,20 @@ struct persist;
 struct transport;
 
 /* Limits of one member. */
-#define MEMBER_MAX_PENDING      512   /* writes in flight (one client session slot each;
-                                       * 16 members x 512 fit kv's 8192 sessions) */
-#define MEMBER_MAX_QUEUED       65536 /* writes waiting for a free slot */
-#define MEMBER_MAX_READS        65536 /* reads waiting for a read index or for apply */
-#define MEMBER_PERSIST_BACKLOG  (256u << 20) /* bytes queued for disk before writes get EBUSY */
+#define MEMBER_MAX_PENDING                                                                         \
+    512                                     /* writes in flight (one client session slot each;     \
+                                             * 16 members x 512 fit kv's 8192 sessions) */
+#define MEMBER_MAX_QUEUED      65536        /* writes waiting for a free slot */
+#define MEMBER_MAX_READS       65536        /* reads waiting for a read index or for apply */
+#define MEMBER_PERSIST_BACKLOG (256u << 20) /* bytes queued for disk before writes get EBUSY */
 
 /* One write in flight: it owns a client session slot of this member process, so a retried
  * proposal is recognised by the state machine and applied once (Raft thesis §6.3). */
 struct pending {
     bool used;
     uint32_t slot;
-    uint64_t seq;           /* this slot's current sequence number */
-    uint8_t *entry;         /* the encoded command proposed (owned) */
+    uint64_t seq;   /* this slot's current sequence number */
+    uint8_t *entry; /* the encoded command proposed (owned) */
     uint32_t entry_len;
     uint64_t start_ms;      /* when the client asked */
     uint64_t deadline_ms;   /* the client gets CC_ETIMEDOUT after this */
@@ -59,7 +60,7 @@ struct queued_write {
 /* A read waiting for its barrier. */
 struct read_wait {
     struct read_wait *next;
-    uint64_t index;       /* serve once applied >= index (0 until the read index is known) */
+    uint64_t index; /* serve once applied >= index (0 until the read index is known) */
     uint64_t start_ms;
     uint64_t deadline_ms;
     srv_read_fn cb;
@@ -84,7 +85,7 @@ struct member {
     struct storage *st;
     struct persist *persist;
     struct kv *kv;
-    struct snap_file snap;   /* our latest snapshot file (snap.meta.index 0 = none) */
+    struct snap_file snap; /* our latest snapshot file (snap.meta.index 0 = none) */
     struct snap_reader *snap_reader;
     bool snapshot_in_progress;
     uint64_t snap_applied_at; /* applied index of the last snapshot taken */
@@ -99,9 +100,9 @@ struct member {
                                    * a leader is known */
     uint64_t term;
     enum raft_role role;
-    uint64_t applied;         /* last index applied to kv */
+    uint64_t applied; /* last index applied to kv */
     uint64_t leader_changes;
-    bool stopped;             /* fatal storage error: no more Raft participation */
+    bool stopped; /* fatal storage error: no more Raft participation */
     char fatal[256];
 
     struct transport *tp;
@@ -109,15 +110,15 @@ struct member {
     /* Membership (members.c). */
     struct srv_member members[2 * RAFT_MAX_NODES];
     uint32_t n_members;
-    struct raft_config conf;      /* the latest applied configuration */
-    bool was_member;              /* an applied configuration contained us */
-    bool removed;                 /* ... and a later one does not */
-    bool attr_published;          /* our name and client URLs are in the table */
+    struct raft_config conf; /* the latest applied configuration */
+    bool was_member;         /* an applied configuration contained us */
+    bool removed;            /* ... and a later one does not */
+    bool attr_published;     /* our name and client URLs are in the table */
     uint64_t attr_retry_ms;
     struct {
         bool active;
-        uint64_t seq;             /* origin seq of the CONF entry we wait for */
-        uint64_t target;          /* member ID the change is about */
+        uint64_t seq;    /* origin seq of the CONF entry we wait for */
+        uint64_t target; /* member ID the change is about */
         uint64_t deadline_ms;
         srv_member_fn cb;
         void *arg;
@@ -156,12 +157,12 @@ struct member {
     uv_idle_t compact_idle;  /* physical compaction in small steps while any is pending */
     uv_timer_t drain;        /* shutdown: wait for writes in flight, hand leadership over */
     uint64_t drain_deadline_ms;
-    uint64_t lease_cp_ms;    /* next lease checkpoint (leader) */
+    uint64_t lease_cp_ms;                     /* next lease checkpoint (leader) */
     struct deferred *defer_head, *defer_tail; /* callbacks to run on the next turn */
     uv_async_t persist_async;
     uv_signal_t sigterm, sigint;
-    bool signals_open;       /* sigterm/sigint initialised: member_close closes them */
-    bool got_sigint;         /* a second SIGINT (Ctrl-C twice) exits at once */
+    bool signals_open; /* sigterm/sigint initialised: member_close closes them */
+    bool got_sigint;   /* a second SIGINT (Ctrl-C twice) exits at once */
     bool closing;
     int exit_code;
 };
@@ -207,8 +208,8 @@ bool member__leaderless_too_long(const struct member *m, uint64_t start_ms, uint
 /* ---- propose.c ---- */
 void member__writes_init(struct member *m);
 /* srv_write for the member's own commands (META_* allowed). */
-int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, void *arg,
-                  int *msg, bool internal);
+int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, void *arg, int *msg,
+                  bool internal);
 /* A write's session was applied: complete it. */
 void member__write_applied(struct member *m, uint64_t client_id, uint64_t seq,
                            const struct kv_result *res);

@@ -7,8 +7,8 @@
 
 #include "util/err.h"
 
-#define CTX_VERSION  1
-#define ATTR_VERSION 1
+#define CTX_VERSION                 1
+#define ATTR_VERSION                1
 #define MEMBER_CHANGE_TIMEOUT_MS(m) (5000 + 2ull * (m)->cfg.election_ms)
 
 /* Origin client ID of membership changes: a value outside our write slots' range. */
@@ -150,8 +150,9 @@ static void sync_peers(struct member *m)
         const struct srv_member *e = &m->members[i];
         if (e->id == m->cfg.member_id || !e->n_peer_urls) continue;
         int rc = transport_add_peer(m->tp, e->id, e->peer_urls[0]);
-        if (rc) log_warn(&m->log, "cannot add peer %016llx at %s: %s", (unsigned long long)e->id,
-                         e->peer_urls[0], cc_strerror(rc));
+        if (rc)
+            log_warn(&m->log, "cannot add peer %016llx at %s: %s", (unsigned long long)e->id,
+                     e->peer_urls[0], cc_strerror(rc));
     }
     raft_id ids[TRANSPORT_MAX_PEERS];
     uint32_t n = transport_peer_ids(m->tp, ids, TRANSPORT_MAX_PEERS);
@@ -312,8 +313,10 @@ void members__conf_applied(struct member *m, const struct raft_config *cfg, cons
         struct srv_member changed;
         memset(&changed, 0, sizeof(changed));
         const struct srv_member *e = find(m, m->mchange.target);
-        if (e) changed = *e;
-        else changed.id = m->mchange.target;
+        if (e)
+            changed = *e;
+        else
+            changed.id = m->mchange.target;
         m->mchange.cb(m->mchange.arg, 0, &changed);
     }
 }

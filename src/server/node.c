@@ -40,8 +40,9 @@ void member__fail(struct member *m, const char *fmt, ...)
     vsnprintf(m->fatal, sizeof(m->fatal), fmt, ap);
     va_end(ap);
     m->stopped = true;
-    log_error(&m->log, "fatal: %s; this member stops taking part in Raft and accepts no writes "
-                       "(restart it once the cause is fixed: nothing acknowledged is lost)",
+    log_error(&m->log,
+              "fatal: %s; this member stops taking part in Raft and accepts no writes "
+              "(restart it once the cause is fixed: nothing acknowledged is lost)",
               m->fatal);
     uv_timer_stop(&m->tick);
     member__writes_fail_all(m, CC_ESTOPPED);
@@ -61,8 +62,10 @@ int member__defer(struct member *m, void (*fn)(struct member *m, void *arg), voi
     d->next = NULL;
     d->fn = fn;
     d->arg = arg;
-    if (m->defer_tail) m->defer_tail->next = d;
-    else m->defer_head = d;
+    if (m->defer_tail)
+        m->defer_tail->next = d;
+    else
+        m->defer_head = d;
     m->defer_tail = d;
     /* Make sure the loop comes round even if nothing else happens. */
     if (!uv_is_active((uv_handle_t *)&m->idle)) uv_idle_start(&m->idle, on_idle_cb);
@@ -120,8 +123,10 @@ static void on_soft_state(struct member *m, const struct raft_update *u)
     if (u->role != old_role) {
         log_info(&m->log, "became %s at term %llu", raft_role_name(u->role),
                  (unsigned long long)u->term);
-        if (u->role == RAFT_LEADER) kv_lease_promote(m->kv, member__now_ms());
-        else if (old_role == RAFT_LEADER) kv_lease_demote(m->kv);
+        if (u->role == RAFT_LEADER)
+            kv_lease_promote(m->kv, member__now_ms());
+        else if (old_role == RAFT_LEADER)
+            kv_lease_demote(m->kv);
     }
     if (u->leader != old_leader) {
         if (u->leader) {
@@ -178,14 +183,14 @@ static void handle_update(struct member *m, struct raft_update *u)
     /* 3. Apply committed entries (the core hands out only locally durable ones). */
     if (u->n_committed) {
         int rc = member__apply(m, u->committed, u->n_committed);
-        if (rc) member__fail(m, "applying entries to the store: %s (%s)", cc_strerror(rc),
-                             kv_errmsg(m->kv));
+        if (rc)
+            member__fail(m, "applying entries to the store: %s (%s)", cc_strerror(rc),
+                         kv_errmsg(m->kv));
     }
     /* 4. Read states. */
     for (uint32_t i = 0; i < n_reads && !m->stopped; i++) member__reads_on_state(m, &rs[i]);
     if (rs != rs_local) free(rs);
 }
-
 
 /* Runs once per loop iteration, after every callback of the iteration: so many messages and
  * proposals that arrived together become one update and one disk write. */
@@ -206,8 +211,10 @@ static void on_prepare(uv_prepare_t *h)
     /* Work left after a bounded number of rounds: poll for I/O without blocking, then return
      * here, so a flood of updates cannot starve the sockets. */
     bool more = (!m->stopped && raft_has_update(m->raft)) || m->defer_head;
-    if (more && !uv_is_active((uv_handle_t *)&m->idle)) uv_idle_start(&m->idle, on_idle_cb);
-    else if (!more && uv_is_active((uv_handle_t *)&m->idle)) uv_idle_stop(&m->idle);
+    if (more && !uv_is_active((uv_handle_t *)&m->idle))
+        uv_idle_start(&m->idle, on_idle_cb);
+    else if (!more && uv_is_active((uv_handle_t *)&m->idle))
+        uv_idle_stop(&m->idle);
 }
 
 /* ---- persistence completions ---- */
@@ -231,9 +238,12 @@ static void on_persisted(uv_async_t *h)
                 for (uint32_t i = 0; i < j->n_msgs_after; i++) send_msg(m, &j->msgs_after[i]);
                 if (j->report) raft_persisted(m->raft, j->last_index, j->last_term);
                 break;
-            case PERSIST_SNAPSHOT: member__snapshot_taken(m, j); break;
+            case PERSIST_SNAPSHOT:
+                member__snapshot_taken(m, j);
+                break;
             case PERSIST_RELEASE:
-            case PERSIST_META: break;
+            case PERSIST_META:
+                break;
             }
         }
         if (j->kind == PERSIST_SNAPSHOT && j->kv_snap) {

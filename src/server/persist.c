@@ -18,8 +18,8 @@ struct persist {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    struct persist_job *q_head, *q_tail;     /* waiting */
-    struct persist_job *d_head, *d_tail;     /* done, not yet taken */
+    struct persist_job *q_head, *q_tail; /* waiting */
+    struct persist_job *d_head, *d_tail; /* done, not yet taken */
     bool stopping;
     /* Thread-only: the hard state last written, and a newer one whose only change is the
      * commit index, held back until the next write (see run_merged). */
@@ -49,8 +49,8 @@ static void run_update(struct persist *p, struct persist_job *j)
 {
     for (uint32_t i = 0; i < j->n_chunks; i++) {
         const struct raft_snap_chunk *c = &j->chunks[i];
-        bool same = p->incoming && p->incoming_index == c->meta.index &&
-                    p->incoming_term == c->meta.term;
+        bool same =
+            p->incoming && p->incoming_index == c->meta.index && p->incoming_term == c->meta.term;
         if (!same || c->offset == 0) {
             drop_incoming(p);
             int rc = storage_snap_begin(p->st, &c->meta, &p->incoming);
@@ -133,9 +133,8 @@ static void run_snapshot(struct persist *p, struct persist_job *j)
         set_err(j, rc, "finishing snapshot file");
         return;
     }
-    struct wal_batch b = {.has_snap = true,
-                          .snap_index = j->snap_meta.index,
-                          .snap_term = j->snap_meta.term};
+    struct wal_batch b = {
+        .has_snap = true, .snap_index = j->snap_meta.index, .snap_term = j->snap_meta.term};
     rc = storage_save(p->st, &b);
     if (rc) set_err(j, rc, "saving the snapshot marker");
 }
@@ -196,8 +195,12 @@ static void run_merged(struct persist *p, struct persist_job *first, struct pers
 static void run_job(struct persist *p, struct persist_job *j)
 {
     switch (j->kind) {
-    case PERSIST_UPDATE: run_update(p, j); break;
-    case PERSIST_SNAPSHOT: run_snapshot(p, j); break;
+    case PERSIST_UPDATE:
+        run_update(p, j);
+        break;
+    case PERSIST_SNAPSHOT:
+        run_snapshot(p, j);
+        break;
     case PERSIST_META: {
         int rc = storage_meta_save(p->st, &j->meta);
         if (rc) set_err(j, rc, "saving member metadata");
@@ -248,8 +251,10 @@ static void *thread_main(void *arg)
         }
 
         pthread_mutex_lock(&p->mu);
-        if (p->d_tail) p->d_tail->next = head;
-        else p->d_head = head;
+        if (p->d_tail)
+            p->d_tail->next = head;
+        else
+            p->d_head = head;
         p->d_tail = tail;
         uv_async_send(p->done_async);
     }
@@ -288,8 +293,10 @@ void persist_submit(struct persist *p, struct persist_job *job)
     job->next = NULL;
     pthread_mutex_lock(&p->mu);
     assert(!p->stopping);
-    if (p->q_tail) p->q_tail->next = job;
-    else p->q_head = job;
+    if (p->q_tail)
+        p->q_tail->next = job;
+    else
+        p->q_head = job;
     p->q_tail = job;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->mu);

@@ -36,8 +36,8 @@ struct persist_job {
     bool has_hs;
     struct raft_hard_state hs;
     uint32_t n_msgs_after;
-    struct raft_msg *msgs_after; /* deep copies (raft_msg_copy); released with the job */
-    bool report;                     /* u.persist_report: call raft_persisted once durable */
+    struct raft_msg *msgs_after;    /* deep copies (raft_msg_copy); released with the job */
+    bool report;                    /* u.persist_report: call raft_persisted once durable */
     uint64_t last_index, last_term; /* u.persist_index/term */
 
     /* PERSIST_SNAPSHOT: the kv stream (owned; closed by the loop after completion). */

@@ -107,8 +107,8 @@ int srv_write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, void 
     return member__write(m, cmd, cb, arg, msg, false);
 }
 
-int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, void *arg,
-                  int *msg, bool internal)
+int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, void *arg, int *msg,
+                  bool internal)
 {
     int kmsg = 0;
     if (msg) *msg = 0;
@@ -143,8 +143,10 @@ int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, v
     q->deadline_ms = deadline;
     q->cb = cb;
     q->arg = arg;
-    if (m->wq_tail) m->wq_tail->next = q;
-    else m->wq_head = q;
+    if (m->wq_tail)
+        m->wq_tail->next = q;
+    else
+        m->wq_head = q;
     m->wq_tail = q;
     m->n_queued++;
     return 0;
@@ -203,8 +205,9 @@ void member__writes_tick(struct member *m, uint64_t now_ms)
             void *arg = p->arg;
             int err = m->leader ? CC_ETIMEDOUT : CC_ENOLEADER;
             if (err == CC_ETIMEDOUT)
-                log_warn(&m->log, "a write timed out (last proposed at term %llu, now term %llu; "
-                                  "applied %llu of commit %llu)",
+                log_warn(&m->log,
+                         "a write timed out (last proposed at term %llu, now term %llu; "
+                         "applied %llu of commit %llu)",
                          (unsigned long long)p->proposed_term, (unsigned long long)m->term,
                          (unsigned long long)st.applied, (unsigned long long)st.commit);
             release_slot(m, p);

@@ -16,8 +16,10 @@ static uint64_t read_timeout_ms(const struct member *m)
 static void push(struct read_wait **head, struct read_wait **tail, struct read_wait *r)
 {
     r->next = NULL;
-    if (*tail) (*tail)->next = r;
-    else *head = r;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
     *tail = r;
 }
 
@@ -41,8 +43,10 @@ int srv_read_barrier(struct member *m, bool serializable, srv_read_fn cb, void *
     r->start_ms = member__now_ms();
     r->deadline_ms = r->start_ms + read_timeout_ms(m);
     m->n_reads++;
-    if (serializable) push(&m->ready_head, &m->ready_tail, r); /* index 0: served next turn */
-    else push(&m->next_head, &m->next_tail, r);
+    if (serializable)
+        push(&m->ready_head, &m->ready_tail, r); /* index 0: served next turn */
+    else
+        push(&m->next_head, &m->next_tail, r);
     return 0;
 }
 
@@ -105,12 +109,14 @@ void member__reads_on_state(struct member *m, const struct raft_read_state *rs)
      * round, which starts once a leader is known again. A read is idempotent and a later round
      * only gives a later read index, so this stays linearizable; the deadlines (and the
      * no-leader limit) still bound the wait. */
-    bool retry = rs->status == CC_ENOLEADER || rs->status == CC_ECANCELED ||
-                 rs->status == CC_ETRANSFER;
+    bool retry =
+        rs->status == CC_ENOLEADER || rs->status == CC_ECANCELED || rs->status == CC_ETRANSFER;
     while (r) {
         struct read_wait *next = r->next;
-        if (retry && !m->stopped && !m->closing) push(&m->next_head, &m->next_tail, r);
-        else finish(m, r, rs->status);
+        if (retry && !m->stopped && !m->closing)
+            push(&m->next_head, &m->next_tail, r);
+        else
+            finish(m, r, rs->status);
         r = next;
     }
 }

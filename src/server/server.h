@@ -43,14 +43,14 @@ struct srv_status {
     uint64_t first_index, last_index, snap_index, log_bytes;
     enum raft_role role;
     bool is_learner;
-    bool stopped;       /* the member hit a fatal storage error and accepts no writes */
+    bool stopped; /* the member hit a fatal storage error and accepts no writes */
     int64_t revision, compact_revision;
     uint64_t db_size_bytes, db_size_in_use_bytes;
     uint64_t keys;
     uint64_t leader_changes, proposals_committed, proposals_failed, proposals_pending;
     uint64_t watchers;
     const char *version;
-    char errors[256];   /* a fatal error, "" when healthy */
+    char errors[256]; /* a fatal error, "" when healthy */
     /* Latency histograms (microseconds), owned by the member, valid while it lives. */
     const struct hist *wal_fsync_us; /* each WAL write + fdatasync (one per batch) */
     const struct hist *apply_us;     /* each batch applied to the store */
@@ -103,9 +103,9 @@ int srv_lease_ttl(struct member *m, int64_t id, struct kv_arena *keys_arena,
 
 /* ---- membership ---- */
 
-#define SRV_MAX_URLS     4
-#define SRV_URL_MAX      256
-#define SRV_NAME_MAX     64
+#define SRV_MAX_URLS 4
+#define SRV_URL_MAX  256
+#define SRV_NAME_MAX 64
 
 struct srv_member {
     uint64_t id;

@@ -25,8 +25,8 @@ void member__snapshot_maybe(struct member *m)
     struct raft_snapshot_meta meta;
     int rc = raft_snapshot_meta_at(m->raft, m->applied, &meta);
     if (rc) {
-        log_warn(&m->log, "cannot describe a snapshot at %llu: %s",
-                 (unsigned long long)m->applied, cc_strerror(rc));
+        log_warn(&m->log, "cannot describe a snapshot at %llu: %s", (unsigned long long)m->applied,
+                 cc_strerror(rc));
         m->snap_applied_at = m->applied;
         return;
     }

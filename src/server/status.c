@@ -59,25 +59,43 @@ const char *srv_errmsg(int err, int kv_msg)
         if (s[0]) return s;
     }
     switch (err) {
-    case CC_ENOLEADER: return "etcdserver: no leader";
-    case CC_ENOTLEADER: return "etcdserver: not leader";
-    case CC_ETIMEDOUT: return "etcdserver: request timed out";
+    case CC_ENOLEADER:
+        return "etcdserver: no leader";
+    case CC_ENOTLEADER:
+        return "etcdserver: not leader";
+    case CC_ETIMEDOUT:
+        return "etcdserver: request timed out";
     case CC_ECANCELED:
-    case CC_ETRANSFER: return "etcdserver: leader changed";
-    case CC_ECOMPACTED: return "etcdserver: mvcc: required revision has been compacted";
-    case CC_EFUTUREREV: return "etcdserver: mvcc: required revision is a future revision";
-    case CC_ELEASE: return "etcdserver: requested lease not found";
-    case CC_EDUPKEY: return "etcdserver: duplicate key given in txn request";
-    case CC_ETOOMANYOPS: return "etcdserver: too many operations in txn request";
-    case CC_ETOOBIG: return "etcdserver: request is too large";
-    case CC_ESTOPPED: return "etcdserver: server stopped";
-    case CC_EBUSY: return "etcdserver: too many requests";
-    case CC_ECONFCHANGE: return "etcdserver: unhealthy cluster";
-    case CC_EEXIST: return "etcdserver: peerURL exists";
-    case CC_ENOTFOUND: return "etcdserver: member not found";
-    case CC_EREMOVED: return "etcdserver: the member has been permanently removed from the cluster";
-    case CC_ENOSPC: return "etcdserver: mvcc: database space exceeded";
-    default: return cc_strerror(err);
+    case CC_ETRANSFER:
+        return "etcdserver: leader changed";
+    case CC_ECOMPACTED:
+        return "etcdserver: mvcc: required revision has been compacted";
+    case CC_EFUTUREREV:
+        return "etcdserver: mvcc: required revision is a future revision";
+    case CC_ELEASE:
+        return "etcdserver: requested lease not found";
+    case CC_EDUPKEY:
+        return "etcdserver: duplicate key given in txn request";
+    case CC_ETOOMANYOPS:
+        return "etcdserver: too many operations in txn request";
+    case CC_ETOOBIG:
+        return "etcdserver: request is too large";
+    case CC_ESTOPPED:
+        return "etcdserver: server stopped";
+    case CC_EBUSY:
+        return "etcdserver: too many requests";
+    case CC_ECONFCHANGE:
+        return "etcdserver: unhealthy cluster";
+    case CC_EEXIST:
+        return "etcdserver: peerURL exists";
+    case CC_ENOTFOUND:
+        return "etcdserver: member not found";
+    case CC_EREMOVED:
+        return "etcdserver: the member has been permanently removed from the cluster";
+    case CC_ENOSPC:
+        return "etcdserver: mvcc: database space exceeded";
+    default:
+        return cc_strerror(err);
     }
 }
 

@@ -6,7 +6,8 @@
 #include <stdint.h>
 
 /* Extends crc (0 to start) over len bytes at data and returns the new CRC.
- * crc32c_extend(crc32c_extend(0, a), b) == crc32c_extend(0, a||b). data may be NULL iff len == 0. */
+ * crc32c_extend(crc32c_extend(0, a), b) == crc32c_extend(0, a||b). data may be NULL iff len == 0.
+ */
 uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len);
 
 /* Same result computed with the portable table path (for tests that compare both paths). */

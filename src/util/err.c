@@ -55,23 +55,36 @@ const char *cc_errname(int rc)
 int cc_from_errno(int errnum)
 {
     switch (errnum) {
-    case 0: return CC_OK;
-    case ENOMEM: return CC_ENOMEM;
-    case EINVAL: return CC_EINVAL;
+    case 0:
+        return CC_OK;
+    case ENOMEM:
+        return CC_ENOMEM;
+    case EINVAL:
+        return CC_EINVAL;
     case ENOSPC:
-    case EDQUOT: return CC_ENOSPC;
-    case ENOENT: return CC_ENOTFOUND;
-    case EEXIST: return CC_EEXIST;
+    case EDQUOT:
+        return CC_ENOSPC;
+    case ENOENT:
+        return CC_ENOTFOUND;
+    case EEXIST:
+        return CC_EEXIST;
     case E2BIG:
     case EFBIG:
-    case EMSGSIZE: return CC_ETOOBIG;
-    case EAGAIN: return CC_EBUSY;
-    case ETIMEDOUT: return CC_ETIMEDOUT;
-    case ECANCELED: return CC_ECANCELED;
-    case EPROTO: return CC_EPROTO;
+    case EMSGSIZE:
+        return CC_ETOOBIG;
+    case EAGAIN:
+        return CC_EBUSY;
+    case ETIMEDOUT:
+        return CC_ETIMEDOUT;
+    case ECANCELED:
+        return CC_ECANCELED;
+    case EPROTO:
+        return CC_EPROTO;
     case ECONNRESET:
     case EPIPE:
-    case ENOTCONN: return CC_ECLOSED;
-    default: return CC_EIO;
+    case ENOTCONN:
+        return CC_ECLOSED;
+    default:
+        return CC_EIO;
     }
 }

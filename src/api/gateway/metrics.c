@@ -88,12 +88,12 @@ static void server_metrics(struct out *o, struct etcd_api *a)
     srv_status(a->m, &st);
     head(o, "etcd_disk_wal_fsync_duration_seconds", "histogram",
          "The latency distributions of fsync called by WAL.");
-    histogram_buckets(o, "etcd_disk_wal_fsync_duration_seconds", "", st.wal_fsync_us,
-                      DISK_BUCKETS, N_DISK);
+    histogram_buckets(o, "etcd_disk_wal_fsync_duration_seconds", "", st.wal_fsync_us, DISK_BUCKETS,
+                      N_DISK);
     head(o, "etcd_disk_backend_commit_duration_seconds", "histogram",
          "The latency distributions of commit called by backend (apply batches).");
-    histogram_buckets(o, "etcd_disk_backend_commit_duration_seconds", "", st.apply_us,
-                      DISK_BUCKETS, N_DISK);
+    histogram_buckets(o, "etcd_disk_backend_commit_duration_seconds", "", st.apply_us, DISK_BUCKETS,
+                      N_DISK);
     gauge(o, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.",
           st.leader_id != 0);
     gauge(o, "etcd_server_is_leader",

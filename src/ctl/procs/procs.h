@@ -20,10 +20,10 @@
  */
 int procs_main(int argc, char **argv);
 
-#define PROCS_MAX       32   /* processes one supervisor runs */
-#define PROCS_NAME_MAX  64
-#define PROCS_CMD_MAX   4096 /* bytes of one command line */
-#define PROCS_LINE_MAX  8192 /* longest output line printed whole; longer ones are split */
+#define PROCS_MAX      32 /* processes one supervisor runs */
+#define PROCS_NAME_MAX 64
+#define PROCS_CMD_MAX  4096 /* bytes of one command line */
+#define PROCS_LINE_MAX 8192 /* longest output line printed whole; longer ones are split */
 
 struct procs_entry {
     char name[PROCS_NAME_MAX];

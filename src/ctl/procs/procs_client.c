@@ -12,8 +12,8 @@
 #include "ctl/procs/procs_internal.h"
 #include "util/err.h"
 
-#define DEFAULT_SOCK     "data/.procs.sock"
-#define PROCFILE_MAX     (1 << 20)
+#define DEFAULT_SOCK      "data/.procs.sock"
+#define PROCFILE_MAX      (1 << 20)
 #define REQUEST_TIMEOUT_S 30 /* a stop waits for the process to exit (<= 10 s grace) */
 
 int procs__request(const char *sock_path, const char *line, char *reply, size_t replylen)
@@ -104,10 +104,14 @@ int procs_main(int argc, char **argv)
     const char *procfile = NULL, *sock = DEFAULT_SOCK, *verb = NULL, *name = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if ((!strcmp(a, "-f") || !strcmp(a, "--procfile")) && i + 1 < argc) procfile = argv[++i];
-        else if (!strncmp(a, "--procfile=", 11)) procfile = a + 11;
-        else if (!strcmp(a, "--sock") && i + 1 < argc) sock = argv[++i];
-        else if (!strncmp(a, "--sock=", 7)) sock = a + 7;
+        if ((!strcmp(a, "-f") || !strcmp(a, "--procfile")) && i + 1 < argc)
+            procfile = argv[++i];
+        else if (!strncmp(a, "--procfile=", 11))
+            procfile = a + 11;
+        else if (!strcmp(a, "--sock") && i + 1 < argc)
+            sock = argv[++i];
+        else if (!strncmp(a, "--sock=", 7))
+            sock = a + 7;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -115,8 +119,10 @@ int procs_main(int argc, char **argv)
             fprintf(stderr, "concurctl cluster: unknown flag %s\n", a);
             usage(stderr);
             return 2;
-        } else if (!verb) verb = a;
-        else if (!name) name = a;
+        } else if (!verb)
+            verb = a;
+        else if (!name)
+            name = a;
         else {
             usage(stderr);
             return 2;
@@ -160,7 +166,8 @@ int procs_main(int argc, char **argv)
     char reply[512];
     rc = procs__request(sock, line, reply, sizeof(reply));
     if (rc == CC_ENOTFOUND || rc == CC_EINVAL) {
-        fprintf(stderr, "concurctl cluster: no supervisor answers on %s (start one with `make run`)\n",
+        fprintf(stderr,
+                "concurctl cluster: no supervisor answers on %s (start one with `make run`)\n",
                 sock);
         return 2;
     }

@@ -86,7 +86,8 @@ static void emit(struct sup *s, const struct proc *p, const char *text, size_t l
         hn = snprintf(head, sizeof(head), "\033[%dm%s %-*s |\033[0m ", p ? p->color : 37, ts,
                       s->name_width, p ? p->e.name : "system");
     else
-        hn = snprintf(head, sizeof(head), "%s %-*s | ", ts, s->name_width, p ? p->e.name : "system");
+        hn =
+            snprintf(head, sizeof(head), "%s %-*s | ", ts, s->name_width, p ? p->e.name : "system");
     struct iovec iov[3] = {{head, (size_t)hn}, {(void *)text, len}, {"\n", 1}};
     ssize_t w = writev(1, iov, 3);
     (void)w;
@@ -166,8 +167,10 @@ static void finish_waiter(struct proc *p, bool ok, const char *what)
     if (!p->waiter) return;
     struct ctl_conn *c = p->waiter;
     p->waiter = NULL;
-    if (ok) ctl_reply(c, "ok %s %s", p->waiter_verb, what);
-    else ctl_reply(c, "error %s %s", p->waiter_verb, what);
+    if (ok)
+        ctl_reply(c, "ok %s %s", p->waiter_verb, what);
+    else
+        ctl_reply(c, "error %s %s", p->waiter_verb, what);
 }
 
 /* --- process lifecycle ---------------------------------------------------------------------- */
@@ -430,8 +433,10 @@ static void ctl_execute(struct ctl_conn *c, char *line)
             return;
         }
         int rc = proc_start(p);
-        if (rc) ctl_reply(c, "error start %s failed", name);
-        else ctl_reply(c, "ok start %s", name);
+        if (rc)
+            ctl_reply(c, "error start %s failed", name);
+        else
+            ctl_reply(c, "ok start %s", name);
         return;
     }
     bool is_stop = !strcmp(verb, "stop"), is_kill = !strcmp(verb, "kill");
@@ -443,8 +448,10 @@ static void ctl_execute(struct ctl_conn *c, char *line)
     if (!proc_alive(p)) {
         if (is_restart) {
             int rc = proc_start(p);
-            if (rc) ctl_reply(c, "error start %s failed", name);
-            else ctl_reply(c, "ok restart %s", name);
+            if (rc)
+                ctl_reply(c, "error start %s failed", name);
+            else
+                ctl_reply(c, "ok restart %s", name);
         } else {
             ctl_reply(c, "error %s is not running", name);
         }

@@ -13,7 +13,7 @@
 #define ARGV(...) ((char *[]){"concurd", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"concurd", __VA_ARGS__}) / sizeof(char *)))
 
-#define IC                                                                                 \
+#define IC                                                                                         \
     "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://127.0.0.1:32380"
 
 static void test_defaults(void **state)
@@ -40,14 +40,27 @@ static void test_cluster_flags_both_forms(void **state)
     (void)state;
     struct member_config a, b;
     char err[256];
-    char *argv1[] = {"concurd", "--name", "infra2", "--initial-advertise-peer-urls",
-                     "http://127.0.0.1:22380", "--initial-cluster", IC,
-                     "--redis-addr", "127.0.0.1:26379", "--initial-cluster-token", "tok", NULL};
+    char *argv1[] = {"concurd",
+                     "--name",
+                     "infra2",
+                     "--initial-advertise-peer-urls",
+                     "http://127.0.0.1:22380",
+                     "--initial-cluster",
+                     IC,
+                     "--redis-addr",
+                     "127.0.0.1:26379",
+                     "--initial-cluster-token",
+                     "tok",
+                     NULL};
     assert_int_equal(config_parse(&a, 11, argv1, NULL, err, sizeof(err)), CONFIG_OK);
     char ic[300];
     snprintf(ic, sizeof(ic), "-initial-cluster=%s", IC);
-    char *argv2[] = {"concurd", "-name=infra2", "-initial-advertise-peer-urls=http://127.0.0.1:22380",
-                     ic, "--initial-cluster-token=tok", NULL};
+    char *argv2[] = {"concurd",
+                     "-name=infra2",
+                     "-initial-advertise-peer-urls=http://127.0.0.1:22380",
+                     ic,
+                     "--initial-cluster-token=tok",
+                     NULL};
     assert_int_equal(config_parse(&b, 5, argv2, NULL, err, sizeof(err)), CONFIG_OK);
     assert_int_equal(a.n_initial, 3);
     assert_true(a.member_id == b.member_id);
@@ -58,8 +71,14 @@ static void test_cluster_flags_both_forms(void **state)
     /* IDs are distinct per member and depend on the token. */
     assert_true(a.initial[0].id != a.initial[1].id && a.initial[1].id != a.initial[2].id);
     struct member_config d;
-    char *argv3[] = {"concurd", "--name", "infra2", "--initial-advertise-peer-urls",
-                     "http://127.0.0.1:22380", "--initial-cluster", IC, NULL};
+    char *argv3[] = {"concurd",
+                     "--name",
+                     "infra2",
+                     "--initial-advertise-peer-urls",
+                     "http://127.0.0.1:22380",
+                     "--initial-cluster",
+                     IC,
+                     NULL};
     assert_int_equal(config_parse(&d, 7, argv3, NULL, err, sizeof(err)), CONFIG_OK);
     assert_true(d.member_id != a.member_id);
     assert_true(d.cluster_id != a.cluster_id);
@@ -138,8 +157,7 @@ static void test_rejections(void **state)
     expect_invalid(ARGC("--bogus"), ARGV("--bogus"), "unknown flag");
     expect_invalid(ARGC("--heartbeat-interval", "x"), ARGV("--heartbeat-interval", "x"),
                    "heartbeat");
-    expect_invalid(ARGC("--election-timeout", "300"), ARGV("--election-timeout", "300"),
-                   "5 times");
+    expect_invalid(ARGC("--election-timeout", "300"), ARGV("--election-timeout", "300"), "5 times");
     expect_invalid(ARGC("--initial-cluster-state", "old"), ARGV("--initial-cluster-state", "old"),
                    "new' or 'existing");
     expect_invalid(ARGC("--listen-client-urls", "https://a:1"),
@@ -170,11 +188,9 @@ static void test_help_version(void **state)
     char err[64];
     assert_int_equal(config_parse(&c, ARGC("--help"), ARGV("--help"), NULL, err, sizeof(err)),
                      CONFIG_HELP);
-    assert_int_equal(config_parse(&c, ARGC("-h"), ARGV("-h"), NULL, err, sizeof(err)),
-                     CONFIG_HELP);
-    assert_int_equal(
-        config_parse(&c, ARGC("--version"), ARGV("--version"), NULL, err, sizeof(err)),
-        CONFIG_VERSION);
+    assert_int_equal(config_parse(&c, ARGC("-h"), ARGV("-h"), NULL, err, sizeof(err)), CONFIG_HELP);
+    assert_int_equal(config_parse(&c, ARGC("--version"), ARGV("--version"), NULL, err, sizeof(err)),
+                     CONFIG_VERSION);
 }
 
 static void test_existing_member_id_matches_runtime_add(void **state)
@@ -183,9 +199,16 @@ static void test_existing_member_id_matches_runtime_add(void **state)
     struct member_config c;
     char err[256];
     const char *ic4 = "infra1=http://127.0.0.1:12380,infra4=http://127.0.0.1:42380";
-    char *argv[] = {"concurd", "--name", "infra4", "--initial-advertise-peer-urls",
-                    "http://127.0.0.1:42380", "--initial-cluster", (char *)ic4,
-                    "--initial-cluster-state", "existing", NULL};
+    char *argv[] = {"concurd",
+                    "--name",
+                    "infra4",
+                    "--initial-advertise-peer-urls",
+                    "http://127.0.0.1:42380",
+                    "--initial-cluster",
+                    (char *)ic4,
+                    "--initial-cluster-state",
+                    "existing",
+                    NULL};
     assert_int_equal(config_parse(&c, 9, argv, NULL, err, sizeof(err)), CONFIG_OK);
     struct cfg_urls u;
     assert_int_equal(config_parse_urls("http://127.0.0.1:42380", &u, err, sizeof(err)), 0);

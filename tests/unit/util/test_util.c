@@ -111,7 +111,7 @@ static void test_err_strings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32c_vectors),   cmocka_unit_test(test_buf_limit_and_codec),
+        cmocka_unit_test(test_crc32c_vectors),    cmocka_unit_test(test_buf_limit_and_codec),
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_hist_quantiles),
         cmocka_unit_test(test_err_strings),
     };
