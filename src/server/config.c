@@ -47,6 +47,8 @@ static const struct flag flags[] = {
     {"max-request-bytes", F_U32, "1572864",
      "Maximum client request size in bytes the server will accept."},
     {"max-txn-ops", F_U32, "128", "Maximum number of operations permitted in a transaction."},
+    {"quota-backend-bytes", F_U64, "0",
+     "Raise the NOSPACE alarm when the backend exceeds this size (0: 2 GiB, etcd's default)."},
     {"log-level", F_SPECIAL, "info", "Log level: debug, info, warn or error."},
     {"experimental-watch-progress-notify-interval", F_STR, "10m",
      "Duration of periodic watch progress notifications (Go duration: 10m, 1s, 500ms)."},
@@ -531,6 +533,11 @@ int config_parse(struct member_config *c, int argc, char **argv, char **envp, ch
         return CC_EINVAL;
     }
     c->max_txn_ops = (uint32_t)v;
+    if (parse_u64(RAW("quota-backend-bytes"), &c->quota_backend_bytes)) {
+        seterr(err, errlen, "--quota-backend-bytes must be a non-negative integer");
+        return CC_EINVAL;
+    }
+    if (c->quota_backend_bytes == 0) c->quota_backend_bytes = 2ull << 30;
     const char *lvl = RAW("log-level");
     if (strcmp(lvl, "debug") && strcmp(lvl, "info") && strcmp(lvl, "warn") &&
         strcmp(lvl, "error")) {

@@ -55,6 +55,7 @@ struct member_config {
     uint16_t redis_port;
     uint32_t max_request_bytes;        /* --max-request-bytes, default 1.5 MiB as etcd */
     uint32_t max_txn_ops;              /* --max-txn-ops, default 128 as etcd */
+    uint64_t quota_backend_bytes;      /* --quota-backend-bytes, 0 = 2 GiB as etcd */
     char log_level[16];                /* --log-level debug|info|warn|error, default info */
     bool lease_read;                   /* --experimental-lease-read (concur), default off */
     uint64_t watch_progress_notify_ms; /* --experimental-watch-progress-notify-interval (etcd),

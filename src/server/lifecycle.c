@@ -265,6 +265,7 @@ static void on_housekeeping(uv_timer_t *t)
     member__writes_tick(m, now);
     member__reads_tick(m, now);
     members__tick(m, now);
+    member__quota_tick(m);
     if (!m->stopped) member__leases_tick(m, now);
     persist_cluster_id(m);
 }

@@ -141,6 +141,9 @@ struct member {
     uint64_t proposals_committed, proposals_failed;
     uint64_t persist_backlog; /* bytes handed to the persistence thread, not yet durable */
     struct hist wal_fsync_us; /* duration of each WAL write + fdatasync */
+    uint64_t db_size_bytes;   /* the store's size, refreshed by housekeeping (quota) */
+    bool nospace;             /* a NOSPACE alarm is active (applied state) */
+    bool nospace_raised;      /* we proposed NOSPACE for being over quota */
     struct hist apply_us;     /* duration of each kv_apply batch */
 
     /* Reads. */
@@ -190,6 +193,15 @@ void member__run_deferred(struct member *m);
 void member__compaction_kick(struct member *m);
 /* Begins a clean shutdown with exit_code (removed from the cluster, listener failure). */
 void member__shutdown(struct member *m, const char *why, int exit_code);
+
+/* ---- alarm.c ---- */
+/* Re-reads the active alarms after metadata changed (apply, boot, snapshot install). */
+void member__alarms_reload(struct member *m);
+/* For a client write: 0, or CC_ENOSPC when it adds data while NOSPACE is active or the store
+ * is over --quota-backend-bytes (which raises NOSPACE). */
+int member__quota_check(struct member *m, const struct kv_cmd *cmd);
+/* Housekeeping: refresh the store size the quota is checked against. */
+void member__quota_tick(struct member *m);
 
 /* ---- lease.c ---- */
 void member__leases_tick(struct member *m, uint64_t now_ms);

@@ -185,6 +185,7 @@ void members__reload(struct member *m)
         m->conf = st.config;
         if (raft_config_contains(&m->conf, m->cfg.member_id)) m->was_member = true;
     }
+    member__alarms_reload(m);
     sync_peers(m);
 }
 
@@ -324,6 +325,7 @@ void members__conf_applied(struct member *m, const struct raft_config *cfg, cons
 void members__result_applied(struct member *m, const struct kv_result *res)
 {
     if (res->type == KV_CMD_META_PUT || res->type == KV_CMD_META_DELETE) {
+        member__alarms_reload(m);
         struct attr_scan s = {m};
         kv_meta_list(m->kv, MEMBERS_ATTR_PFX, strlen(MEMBERS_ATTR_PFX), on_attr, &s);
     }

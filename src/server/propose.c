@@ -120,6 +120,10 @@ int member__write(struct member *m, const struct kv_cmd *cmd, srv_write_fn cb, v
         if (msg) *msg = kmsg;
         return rc;
     }
+    if (!internal) {
+        rc = member__quota_check(m, cmd);
+        if (rc) return rc;
+    }
     if (m->persist_backlog > MEMBER_PERSIST_BACKLOG) return CC_EBUSY;
     uint64_t now = member__now_ms(), deadline = now + request_timeout_ms(m);
     if (m->free_slots && !m->wq_head)

@@ -138,6 +138,26 @@ int srv_member_promote(struct member *m, uint64_t id, srv_member_fn cb, void *ar
 typedef void (*srv_done_fn)(void *arg, int err);
 int srv_move_leader(struct member *m, uint64_t target, srv_done_fn cb, void *arg);
 
+/* ---- alarms (etcd's Maintenance.Alarm; replicated) ---- */
+
+enum srv_alarm_type { SRV_ALARM_NONE = 0, SRV_ALARM_NOSPACE = 1, SRV_ALARM_CORRUPT = 2 };
+
+struct srv_alarm {
+    uint64_t member_id;
+    int type; /* enum srv_alarm_type */
+};
+
+/* The active alarms (from the applied state), at most max. Returns the count written. */
+uint32_t srv_alarms(struct member *m, struct srv_alarm *out, uint32_t max);
+
+/* Raises (activate) or clears an alarm through Raft; cb (may be NULL) fires once applied. While
+ * a NOSPACE alarm is active, writes that add data (put, txn with a put, lease grant, counter)
+ * fail with CC_ENOSPC; deletes and compaction still work. The member raises NOSPACE itself
+ * when its backend grows past --quota-backend-bytes. Returns 0, CC_EINVAL, CC_ESTOPPED,
+ * CC_EBUSY. */
+int srv_alarm_set(struct member *m, bool activate, uint64_t member_id, int type, srv_done_fn cb,
+                  void *arg);
+
 /* ---- maintenance ---- */
 
 /* A consistent snapshot of the store as a byte stream (etcd's Maintenance.Snapshot). The

@@ -88,22 +88,92 @@ void etcd__maint_hashkv(struct ecall *c, const ProtobufCMessage *req)
     ecall_reply(c, &o->base);
 }
 
-/* Alarms: concur has no replicated alarm store yet and raises none (no quota is enforced),
- * so GET lists nothing and DEACTIVATE has nothing to remove — both exactly what etcd answers
- * without alarms. ACTIVATE needs the replicated store (see the report to the lead). */
+/* Alarms live in the replicated metadata (srv_alarms / srv_alarm_set). The reply lists, as
+ * etcd's alarm store does: every alarm (GET), the alarm newly raised (ACTIVATE; nothing when it
+ * was already active), the alarm removed (DEACTIVATE; nothing when it was not active). etcd's
+ * applier answers alarms without a header. */
+struct alarm_call {
+    struct ecall *c;
+    bool changed;
+    struct srv_alarm a;
+};
+
+static void alarm_reply(struct ecall *c, const struct srv_alarm *list, uint32_t n)
+{
+    Etcdserverpb__AlarmResponse *o = codec_new(&c->a, &etcdserverpb__alarm_response__descriptor);
+    if (!o) {
+        fail_nomem(c);
+        return;
+    }
+    if (n) {
+        o->alarms = kv_arena_calloc(&c->a, n, sizeof(*o->alarms));
+        if (!o->alarms) {
+            fail_nomem(c);
+            return;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            Etcdserverpb__AlarmMember *am =
+                codec_new(&c->a, &etcdserverpb__alarm_member__descriptor);
+            if (!am) {
+                fail_nomem(c);
+                return;
+            }
+            am->memberid = list[i].member_id;
+            am->alarm = (Etcdserverpb__AlarmType)list[i].type;
+            o->alarms[i] = am;
+        }
+        o->n_alarms = n;
+    }
+    ecall_reply(c, &o->base);
+}
+
+static void alarm_done(void *arg, int err)
+{
+    struct alarm_call *ac = arg;
+    struct ecall *c = ac->c;
+    if (err)
+        ecall_fail_err(c, err, 0, ECTX_DEFAULT);
+    else
+        alarm_reply(c, &ac->a, ac->changed ? 1 : 0);
+    free(ac);
+}
+
 void etcd__maint_alarm(struct ecall *c, const ProtobufCMessage *req)
 {
     const Etcdserverpb__AlarmRequest *r = (const void *)req;
-    if (r->action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE) {
-        ecall_fail(c, GRPC_UNIMPLEMENTED, "concur: raising alarms is not supported yet");
+    struct member *m = c->api->m;
+    struct srv_alarm list[64];
+    uint32_t n = srv_alarms(m, list, 64);
+    if (r->action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) {
+        alarm_reply(c, list, n);
         return;
     }
-    /* etcd's applier answers alarms without a header. */
-    Etcdserverpb__AlarmResponse *o = codec_new(&c->a, &etcdserverpb__alarm_response__descriptor);
-    if (o)
-        ecall_reply(c, &o->base);
-    else
+    bool activate = r->action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
+    if (r->action != ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE && !activate) {
+        ecall_fail(c, GRPC_INVALID_ARGUMENT, "etcdserver: unknown alarm action");
+        return;
+    }
+    bool active = false;
+    for (uint32_t i = 0; i < n; i++)
+        active |= list[i].member_id == r->memberid && list[i].type == (int)r->alarm;
+    if (r->alarm == ETCDSERVERPB__ALARM_TYPE__NONE || active == activate) {
+        alarm_reply(c, NULL, 0); /* nothing to change: etcd's store returns nothing */
+        return;
+    }
+    struct alarm_call *ac = calloc(1, sizeof(*ac));
+    if (!ac) {
         fail_nomem(c);
+        return;
+    }
+    ac->c = c;
+    ac->changed = true;
+    ac->a.member_id = r->memberid;
+    ac->a.type = (int)r->alarm;
+    int rc = srv_alarm_set(m, activate, r->memberid, (int)r->alarm, alarm_done, ac);
+    if (rc) {
+        free(ac);
+        ecall_fail_err(c, rc, 0, ECTX_DEFAULT);
+    }
 }
 
 void etcd__maint_defragment(struct ecall *c, const ProtobufCMessage *req)
