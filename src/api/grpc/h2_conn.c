@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "api/grpc/grpc_internal.h"
@@ -57,7 +58,7 @@ static void store_metadata(struct grpc_call *c, const uint8_t *name, size_t nl,
         reject(c, 200, GRPC_RESOURCE_EXHAUSTED, "grpc: too many request metadata fields");
         return;
     }
-    /* nghttp2 has checked that names and values hold no NUL (RFC 9113 §8.2.1). */
+    /* on_header has checked that names and values hold no NUL (RFC 9113 §8.2.1). */
     if (buf_reserve(&c->meta, nl + vl + 2) != 0) {
         reject(c, 200, GRPC_RESOURCE_EXHAUSTED, "grpc: request header list too large");
         return;
@@ -69,10 +70,36 @@ static void store_metadata(struct grpc_call *c, const uint8_t *name, size_t nl,
     c->nmeta++;
 }
 
+/* RFC 9113 §8.2.1 field validity, checked here because nghttp2's HTTP messaging checks are
+ * off (see make_session): names are lowercase tokens (pseudo-headers ':' + lowercase letters),
+ * values hold no NUL, CR or LF. */
+static bool field_ok(const uint8_t *name, size_t nl, const uint8_t *value, size_t vl)
+{
+    if (nl == 0) return false;
+    size_t i = 0;
+    if (name[0] == ':') {
+        if (nl == 1) return false;
+        for (i = 1; i < nl; i++)
+            if (name[i] < 'a' || name[i] > 'z') return false;
+    } else {
+        for (; i < nl; i++) {
+            uint8_t ch = name[i];
+            bool tok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+            if (!tok) return false;
+        }
+    }
+    for (i = 0; i < vl; i++)
+        if (value[i] == 0 || value[i] == '\r' || value[i] == '\n') return false;
+    return true;
+}
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nl,
                      const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    /* A malformed field resets the stream (RST_STREAM), as a strict HTTP/2 server does. */
+    if (!field_ok(name, nl, value, vl)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     struct grpc_call *c = stream_call(ng, f->hd.stream_id);
     /* Request trailers carry nothing gRPC needs: only their END_STREAM matters. */
     if (!c || c->headers_done || c->reject_code) return 0;
@@ -310,6 +337,11 @@ static int make_session(struct h2_conn *h)
     nghttp2_session_callbacks_set_send_data_callback(cbs, send_data_cb);
     /* Closed streams need not be remembered for the priority tree. */
     nghttp2_option_set_no_closed_streams(opt, 1);
+    /* nghttp2's HTTP messaging rules reject an :authority that is not a bare host:port, but
+     * grpc-go sends the whole endpoint there when dialled with "http://host:port" (etcdctl does
+     * for `defrag --cluster`), and Go's server accepts it. gRPC needs none of those rules: the
+     * fields are validated in on_header, and method, path and content-type in request_ready. */
+    nghttp2_option_set_no_http_messaging(opt, 1);
     int rv = nghttp2_session_server_new2(&h->ng, cbs, h, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);

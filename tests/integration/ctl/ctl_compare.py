@@ -695,6 +695,8 @@ def main():
         if not (os.path.isfile(b) and os.access(b, os.X_OK)):
             print("SKIP: %s not found" % b)
             return 77
+    if a.workdir:
+        os.makedirs(a.workdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="ctl-compare-", dir=a.workdir)
     cluster = None
     started = time.monotonic()

@@ -51,6 +51,7 @@ struct fixture {
     uint32_t goaway_error;
     int ping_acks;
     size_t s2c_high;
+    const char *authority; /* NULL: "test" */
 };
 
 static struct resp *resp_of(struct fixture *f, int32_t id)
@@ -246,7 +247,7 @@ static int32_t start_call(struct fixture *f, const char *path, const char *ctype
                            NGHTTP2_NV_FLAG_NONE}
     ADD(":method", "POST");
     ADD(":scheme", "http");
-    ADD(":authority", "test");
+    ADD(":authority", f->authority ? f->authority : "test");
     ADD(":path", path);
     ADD("content-type", ctype);
     ADD("te", "trailers");
@@ -348,6 +349,44 @@ static void test_unary_echo(void **state)
     assert_non_null(resp_msg(resp_of(f, id), 0, &len));
     assert_int_equal(len, 0);
     assert_int_equal(atomic_load(&f->st.echo_calls), 2);
+}
+
+/* grpc-go dialled with "http://host:port" (etcdctl defrag --cluster) sends that whole endpoint
+ * as :authority; Go's server accepts it, so must we (nghttp2's own check refused it). */
+static void test_authority_with_scheme_is_accepted(void **state)
+{
+    struct fixture *f = *state;
+    f->authority = "http://127.0.0.1:2379";
+    int32_t id = unary(f, "/test.Svc/Echo", "hi", 2);
+    struct resp *r = resp_of(f, id);
+    assert_true(r->closed);
+    assert_int_equal(r->close_error, NGHTTP2_NO_ERROR);
+    assert_int_equal(r->grpc_status, 0);
+    f->authority = NULL;
+}
+
+/* Malformed fields (RFC 9113 §8.2.1) reset just that stream; the connection goes on. */
+static void test_malformed_fields_reset_the_stream(void **state)
+{
+    struct fixture *f = *state;
+    /* (nghttp2's client lowercases names itself, so a name with a space stands for them.) */
+    const char *space[] = {"x bad", "1", NULL};
+    const char *cr[] = {"x-cr", "a\rb", NULL};
+    const char *lf[] = {"x-lf", "a\nb", NULL};
+    const char *const *cases[] = {space, cr, lf};
+    for (int i = 0; i < 3; i++) {
+        int32_t id = start_call(f, "/test.Svc/Echo", "application/grpc", cases[i]);
+        send_msg(f, id, "x", 1);
+        end_body(f, id);
+        pump(f);
+        struct resp *r = resp_of(f, id);
+        assert_true(r->closed);
+        if (r->close_error == NGHTTP2_NO_ERROR || r->http_status != 0)
+            fail_msg("case %d was not reset (error %u, status %d)", i, r->close_error,
+                     r->http_status);
+    }
+    int32_t id = unary(f, "/test.Svc/Echo", "ok", 2);
+    assert_int_equal(resp_of(f, id)->grpc_status, 0);
 }
 
 static void test_errors_are_trailers_only(void **state)
@@ -698,6 +737,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unary_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authority_with_scheme_is_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_fields_reset_the_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_are_trailers_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_then_connection_works, setup, teardown),
