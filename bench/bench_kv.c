@@ -319,7 +319,7 @@ static int bench_compact(const char *base, uint64_t keys)
     uint64_t ids[64], nsteps = 0, ts = clock_mono_ns();
     while (!done) {
         uint64_t s = clock_mono_ns(), sc = thread_cpu_ns();
-        if (kv_compact_step(b.kv, 1000, &done)) return -1;
+        if (kv_compact_step(b.kv, KV_COMPACT_STEP_BUDGET, &done)) return -1;
         hist_add(&steps, (clock_mono_ns() - s) / 1000);
         hist_add(&steps_cpu, (thread_cpu_ns() - sc) / 1000);
         nsteps++;

@@ -18,7 +18,6 @@
 #include "util/err.h"
 
 #define HOUSEKEEPING_MS   100
-#define COMPACT_BUDGET    1000
 #define SHUTDOWN_DRAIN_MS 5000
 
 struct logger *member_logger(struct member *m)
@@ -276,7 +275,7 @@ static void on_compact_idle(uv_idle_t *h)
     bool done = false;
     if (m->stopped || kv_compact_pending(m->kv) == 0)
         done = true;
-    else if (kv_compact_step(m->kv, COMPACT_BUDGET, &done) != 0)
+    else if (kv_compact_step(m->kv, KV_COMPACT_STEP_BUDGET, &done) != 0)
         done = true;
     if (done) uv_idle_stop(h);
 }
