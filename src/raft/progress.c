@@ -34,6 +34,7 @@ static void snap_clear(struct progress *p)
     p->snap_out = p->snap_idle = 0;
     p->snap_all_sent = p->snap_paused = p->snap_rewind = false;
     p->snap_rewound_tick = 0;
+    p->snap_round = 0;
 }
 
 void progress__reset(struct progress *p, uint64_t next_index)

@@ -37,7 +37,7 @@ struct progress {
 
     /* SNAPSHOT: the snapshot being streamed and how far it got. */
     uint64_t snap_index;
-    uint64_t snap_acked; /* bytes the follower acknowledged as written */
+    uint64_t snap_acked; /* bytes the follower holds, by its latest reply of this round */
     uint64_t snap_sent;  /* bytes handed to the transport */
     uint32_t snap_out;   /* chunks in flight */
     uint32_t snap_idle;  /* ticks without a snapshot reply while chunks are out */
@@ -45,6 +45,10 @@ struct progress {
     bool snap_paused; /* a send failed: wait for a heartbeat reply before resending */
     bool snap_rewind; /* resend from snap_acked at the next chance (at most once per tick) */
     uint64_t snap_rewound_tick;
+    /* The current send round (a rewind starts a new one): chunks carry it as ctx and replies
+     * echo it, so replies to earlier rounds — which may speak of a follower that restarted
+     * since — are told apart from current ones. 0: no chunk sent yet in this transfer. */
+    uint64_t snap_round;
 
     /* ReadIndex / lease (§6.4): highest heartbeat round acknowledged, and when (tick + 1) the
      * leader sent that round (0: unknown). */

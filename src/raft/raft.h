@@ -165,8 +165,9 @@ enum raft_msg_type {
  *   HEARTBEAT:      term, commit, ctx = the broadcast's round number (every broadcast has one;
  *                   ReadIndex and the lease count acknowledged rounds)
  *   HEARTBEAT_RESP: term, ctx echoed
- *   SNAPSHOT:       term, snap, snap_size, offset, len, data, done (last chunk)
- *   SNAPSHOT_RESP:  term, snap.index, offset = bytes received so far, reject, done
+ *   SNAPSHOT:       term, snap, snap_size, offset, len, data, done (last chunk),
+ *                   ctx = the leader's send round (a resend from an earlier offset is a new one)
+ *   SNAPSHOT_RESP:  term, snap.index, offset = bytes received so far, reject, done, ctx echoed
  *   PROPOSE:        entries (index/term 0; the leader assigns them)
  *   READ_INDEX:     ctx
  *   READ_INDEX_RESP: ctx, index = read index, reject = 1 when the leader could not serve it
@@ -343,15 +344,15 @@ struct raft_conf_change {
 /* Proposes a membership change (leader only). ctx (ctx_len bytes, copied, may be NULL iff 0) is
  * carried in the CONF entry for the caller's own bookkeeping (e.g. a new member's URLs).
  * n == 0 appends the current configuration again with a new ctx (a member's URLs changed),
- * under the same one-change-in-flight rule. A change of at most one voter is applied directly (§4.1); more than one voter uses joint
- * consensus (§4.3): the core appends C_old,new and, once that commits, appends C_new itself.
- * A configuration takes effect on every peer as soon as it is appended to its log (§4.1), and
- * rolls back if that entry is truncated. Members a change removes keep receiving the log until
- * the change commits and they were sent that commit index, so they learn they were removed.
- * A peer outside its latest configuration never campaigns — except (§4.2.2) a voter whose
- * removal it holds but does not know to be committed: it may be needed to commit it, so it
- * campaigns without counting its own vote until it learns the commit. A leader outside C_new
- * steps down once C_new commits (sending TIMEOUT_NOW to an up-to-date voter first).
+ * under the same one-change-in-flight rule. A change of at most one voter is applied directly
+ * (§4.1); more than one voter uses joint consensus (§4.3): the core appends C_old,new and, once
+ * that commits, appends C_new itself. A configuration takes effect on every peer as soon as it is
+ * appended to its log (§4.1), and rolls back if that entry is truncated. Members a change removes
+ * keep receiving the log until the change commits and they were sent that commit index, so they
+ * learn they were removed. A peer outside its latest configuration never campaigns — except
+ * (§4.2.2) a voter whose removal it holds but does not know to be committed: it may be needed to
+ * commit it, so it campaigns without counting its own vote until it learns the commit. A leader
+ * outside C_new steps down once C_new commits (sending TIMEOUT_NOW to an up-to-date voter first).
  * Returns 0 (and the entry's index in *index_out if not NULL), CC_ENOTLEADER, CC_ECONFCHANGE
  * (another change is uncommitted, or this leader has not yet committed an entry of its term —
  * the fix for single-server changes from the raft-dev post of 2015 — or the change is

@@ -119,8 +119,9 @@ struct raft {
     /* Latest snapshot taken or installed (what a leader streams to lagging followers). */
     struct raft_snapshot_meta snap;
     uint64_t snap_size;
-    bool snap_durable; /* false from an install until its batch is reported durable: only a
-                        * durable snapshot is streamed to followers */
+    uint64_t snap_rounds; /* leader: snapshot send rounds started (unique progress.snap_round) */
+    bool snap_durable;    /* false from an install until its batch is reported durable: only a
+                           * durable snapshot is streamed to followers */
     /* Snapshot being received, and from which leader (term): chunks of two senders' files are
      * never mixed — their bytes may differ even for the same index. */
     bool in_active;

@@ -73,9 +73,11 @@ void raft_report_unreachable(struct raft *r, raft_id id)
     p->probe_sent = true;
 }
 
-/* Resends from the last acknowledged offset. */
-static void rewind(const struct raft *r, struct progress *p)
+/* Resends from the last acknowledged offset, in a new round: replies to the chunks sent so far
+ * no longer count (step_snapshot_resp). */
+static void rewind(struct raft *r, struct progress *p)
 {
+    p->snap_round = ++r->snap_rounds;
     p->snap_sent = p->snap_acked;
     p->snap_out = 0;
     p->snap_idle = 0;
@@ -110,6 +112,7 @@ void raft__send_snapshot(struct raft *r, struct progress *p)
 {
     assert(p->snap_index == r->snap.index);
     if (rewind_due(r, p)) rewind(r, p);
+    if (p->snap_round == 0) p->snap_round = ++r->snap_rounds; /* a new transfer */
     while (r->snap_durable && !p->snap_paused && !p->snap_all_sent &&
            p->snap_out < RAFT_SNAP_WINDOW) {
         uint64_t off = p->snap_sent, left = r->snap_size - off;
@@ -121,6 +124,7 @@ void raft__send_snapshot(struct raft *r, struct progress *p)
             m->offset = off;
             m->len = len; /* data attached by the caller */
             m->done = off + len == r->snap_size;
+            m->ctx = p->snap_round;
         }
         p->snap_sent = off + len;
         p->snap_out++;
@@ -152,22 +156,25 @@ void raft__step_snapshot_resp(struct raft *r, const struct raft_msg *m)
     if (!p) return;
     p->recent_active = true;
     if (p->state != RAFT_PROGRESS_SNAPSHOT || m->snap.index != p->snap_index) return;
-    p->snap_idle = 0;
-    if (m->reject) {
-        /* The follower holds m->offset bytes. Less than it acknowledged before is a stale reply
-         * — unless 0: it lost its partial file and needs everything again. */
-        uint64_t at = m->offset <= r->snap_size ? m->offset : 0;
-        if (at < p->snap_acked && at != 0) return;
-        p->snap_acked = at;
-        p->snap_rewind = true;
-        if (p->snap_out) p->snap_out--;
-        return;
-    }
-    if (m->done) {
-        /* The follower holds everything up to the snapshot: replicate from there. */
+    if (m->done && !m->reject) {
+        /* The follower holds everything up to the snapshot (durably, whenever it said so):
+         * replicate from there. */
         if (p->snap_index > p->match) p->match = p->snap_index;
         progress__become_probe(p);
         raft__maybe_commit(r);
+        return;
+    }
+    /* A reply to an earlier round is stale: under delay and duplication it may arrive after the
+     * follower restarted and lost its partial file, and believing its offset would resend from
+     * bytes the follower does not have — while its truthful rejections looked older still. */
+    if (p->snap_round == 0 || m->ctx != p->snap_round) return;
+    p->snap_idle = 0;
+    if (m->reject) {
+        /* The follower holds m->offset bytes (possibly fewer than it acknowledged earlier in
+         * this round, if it restarted meanwhile): resume from there. */
+        p->snap_acked = m->offset <= r->snap_size ? m->offset : 0;
+        p->snap_rewind = true;
+        if (p->snap_out) p->snap_out--;
         return;
     }
     if (m->offset > p->snap_acked && m->offset <= r->snap_size) p->snap_acked = m->offset;
@@ -184,6 +191,7 @@ static void snap_resp(struct raft *r, const struct raft_msg *m, uint64_t offset,
     if (!resp) return;
     resp->snap.index = m->snap.index;
     resp->snap.term = m->snap.term;
+    resp->ctx = m->ctx; /* the leader's send round, echoed */
     resp->offset = offset;
     resp->reject = rej;
     resp->done = done;

@@ -294,6 +294,8 @@ struct ck_key {
 struct ck_commit {
     uint64_t term;
     uint64_t chain;
+    uint64_t cterm; /* term of the node that first reported it committed (>= the term in which
+                     * it was committed: only leaders of later terms must hold it) */
 };
 struct ck_applied {
     uint64_t dhash;

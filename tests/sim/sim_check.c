@@ -102,12 +102,15 @@ void sim__check_entry(struct sim *s, struct node *n, uint64_t index, uint64_t te
 
 /* --- Leaders --------------------------------------------------------------------------------- */
 
-/* Leader Completeness (§3.6): a leader holds every committed entry (those inside its snapshot
- * were checked when the snapshot was installed or taken). */
+/* Leader Completeness (§3.6): a leader holds every entry committed in an earlier term (those
+ * inside its snapshot were checked when the snapshot was installed or taken). A leader of an
+ * older term may still win late — with votes granted before the voters moved on — after a
+ * newer leader committed more: it need not hold that (seed 507757, 7 nodes). */
 static void leader_has_committed(struct sim *s, struct node *n, const char *when)
 {
     const struct check *c = &s->ck;
     uint64_t idx = c->cmax, term, chain;
+    while (idx > 0 && c->c[idx].cterm >= n->term) idx--;
     if (idx == 0 || idx < n->log.base || !c->c[idx].chain) return;
     if (!sim__slog_get(&n->log, idx, &term, &chain)) {
         sim__fail(s,
@@ -255,7 +258,7 @@ void sim__check_commit(struct sim *s, struct node *n, uint64_t commit)
     }
     for (uint64_t i = c->cmax + 1; i <= commit; i++) {
         if (sim__slog_get(&n->log, i, &t2, &c2))
-            c->c[i] = (struct ck_commit){.term = t2, .chain = c2};
+            c->c[i] = (struct ck_commit){.term = t2, .chain = c2, .cterm = n->term};
     }
     c->cmax = commit;
     s->st.committed = commit;

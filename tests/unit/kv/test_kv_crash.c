@@ -2,7 +2,8 @@
  * batches (with flushes, compaction steps and in-place restores) and is killed with SIGKILL at
  * a random point; on restart the applied index and the data must agree exactly (the state is
  * the model after entries 1..applied), the index is never behind the last durable index the
- * child reported, and replaying from applied+1 continues the same history. Label: crash. */
+ * child reported, and replaying from applied+1 continues the same history. Label: crash.
+ * 25 rounds (scaled by KV_TEST_SCALE); CONCUR_SOAK=1 runs 8 times as many. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -174,6 +175,8 @@ static void test_crash(void **state)
 {
     int rounds = (int)(25 * kt_scale());
     if (rounds < 5) rounds = 5;
+    const char *soak = getenv("CONCUR_SOAK"); /* make soak: 8 times as many rounds */
+    if (soak && *soak && strcmp(soak, "0") != 0) rounds *= 8;
     struct kt t;
     kt_open(&t);
     kt_close_store(&t);

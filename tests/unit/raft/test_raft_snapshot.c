@@ -146,6 +146,62 @@ static void test_snapshot_silently_lost_chunks_are_resent(void **state)
     h_free(&c);
 }
 
+/* Holds back one acknowledgement of a transfer (to deliver it late) and drops every chunk
+ * whose offset is in [block_lo, block_hi). */
+struct snap_delay {
+    uint64_t hold_offset; /* the acknowledgement to hold back */
+    bool held;
+    struct raft_msg stale;
+    uint64_t block_lo, block_hi;
+};
+
+static bool delay_snap(struct raft_msg *m, void *arg)
+{
+    struct snap_delay *d = arg;
+    if (m->type == RAFT_MSG_SNAPSHOT_RESP && !m->reject && !d->held &&
+        m->offset == d->hold_offset) {
+        d->stale = *m; /* a reply carries no entries or data: a plain copy is whole */
+        d->held = true;
+        return true;
+    }
+    return m->type == RAFT_MSG_SNAPSHOT && m->offset >= d->block_lo && m->offset < d->block_hi;
+}
+
+/* An acknowledgement sent before the follower restarted arrives after it started over and holds
+ * less: the leader must not believe it. Regression for concur-sim --seed 400762 --nodes 7: the
+ * leader took the stale offset, then ignored every truthful (lower) rejection as stale and the
+ * transfer never finished. */
+static void test_snapshot_stale_ack_after_restart(void **state)
+{
+    (void)state;
+    struct h_cluster c;
+    struct snap_watch w = {.drop_offset = -1};
+    setup_lagging(&c, &w);
+    /* 3 receives bytes 0..80 (its acknowledgement of 64 is held back) and nothing after. */
+    struct snap_delay d = {.hold_offset = 64, .block_lo = 80, .block_hi = UINT64_MAX};
+    c.filter = delay_snap;
+    c.filter_arg = &d;
+    h_isolate(&c, 3, false);
+    h_ticks(&c, 1);
+    assert_true(d.held);
+    /* 3 loses its partial file and, starting over, gets only the first 32 bytes. */
+    h_crash(&c, 3);
+    h_restart(&c, 3);
+    d.block_lo = 32;
+    d.block_hi = 80;
+    h_ticks(&c, 30);
+    assert_int_equal(h_status(&c, 1)->peers[1].state, RAFT_PROGRESS_SNAPSHOT);
+    assert_int_equal(h_status(&c, 3)->snap_index, 0);
+    /* The held acknowledgement (64 bytes, from before the restart) arrives now; then the
+     * network heals. */
+    assert_int_equal(raft_step(h_raft(&c, 1), &d.stale), 0);
+    h_update(&c, 1);
+    d.block_lo = d.block_hi = 0;
+    h_ticks(&c, 40);
+    assert_caught_up(&c, 3);
+    h_free(&c);
+}
+
 /* The follower validates chunk order: a chunk from the middle of an unknown transfer is
  * refused (offset 0 expected) and nothing is handed to the caller. */
 static void test_snapshot_chunk_order_validated(void **state)
@@ -310,6 +366,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_snapshot_rejected_chunk_is_resent),
         cmocka_unit_test(test_snapshot_failure_report_resumes),
         cmocka_unit_test(test_snapshot_silently_lost_chunks_are_resent),
+        cmocka_unit_test(test_snapshot_stale_ack_after_restart),
         cmocka_unit_test(test_snapshot_chunk_order_validated),
         cmocka_unit_test(test_snapshot_duplicates_and_senders),
         cmocka_unit_test(test_compaction_bounds),
