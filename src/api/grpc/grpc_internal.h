@@ -57,6 +57,7 @@ struct grpc_call {
     unsigned grpc_ct : 1; /* content-type is application/grpc[+...|;...] */
     unsigned headers_done : 1;
     unsigned remote_closed : 1;
+    unsigned refuse_at_end : 1; /* an HTTP-level refusal waits for the request's END_STREAM */
     struct grpc_deframer df;
     uint8_t *req_msg; /* the single request of a unary/server-stream call until dispatch */
     size_t req_len;

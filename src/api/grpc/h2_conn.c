@@ -153,6 +153,14 @@ static void request_ready(struct h2_conn *h, struct grpc_call *c)
     if (!c->reject_code && !c->path) reject(c, 400, GRPC_INTERNAL, "grpc: no :path");
     if (c->reject_code) {
         h->srv->stats.rejected++;
+        /* An HTTP-level refusal (a client that is not speaking gRPC) waits for the end of the
+         * request, its body dropped meanwhile (c->method stays NULL): curl 7.88 stops uploading
+         * when an early error arrives and then waits forever for the stream to close, and takes
+         * the RST_STREAM(NO_ERROR) that would close it (RFC 9113 §8.1) as a failure. */
+        if (c->reject_http != 200 && !c->remote_closed) {
+            c->refuse_at_end = 1;
+            return;
+        }
         grpc__call_end(c, c->reject_code, c->reject_msg);
         return;
     }
@@ -183,6 +191,10 @@ static void half_closed(struct grpc_call *c)
 {
     if (c->remote_closed) return;
     c->remote_closed = 1;
+    if (c->refuse_at_end && !c->ended && !c->cancelled) {
+        grpc__call_end(c, c->reject_code, c->reject_msg);
+        return;
+    }
     if (c->ended || c->cancelled || !c->method) return;
     if (!grpc_deframer_idle(&c->df)) {
         c->conn->srv->stats.rejected++;

@@ -69,6 +69,7 @@ static void meta(struct grpc_call *call, const uint8_t *msg, size_t len, void *a
 static void slow(struct grpc_call *call, const uint8_t *msg, size_t len, void *arg)
 {
     /* Keeps the completion reference until on_cancel. */
+    atomic_fetch_add(&state_of(arg)->slow_started, 1);
 }
 
 static void slow_cancel(struct grpc_call *call, void *arg)

@@ -19,7 +19,7 @@ struct th_state {
     atomic_int echo_calls;
     atomic_int stream_ebusy, stream_writable, stream_done, stream_cancel;
     atomic_int bidi_msgs, bidi_half_close, bidi_cancel;
-    atomic_int slow_cancel, hold_cancel, async_cancel;
+    atomic_int slow_started, slow_cancel, hold_cancel, async_cancel;
     atomic_int http_stream_ebusy, http_stream_writable, http_stream_done, http_stream_cancel;
     atomic_int http_requests;
     /* Replies that complete later: scheduled through schedule(), run by th_run_deferred. */
