@@ -332,9 +332,8 @@ static void h2_frame(int fd, uint8_t type, uint8_t flags, uint32_t stream, const
 static void h2_headers(int fd, uint32_t stream, const char *path, const char *content_type,
                        uint8_t flags)
 {
-    const char *nv[] = {":method", "POST",    ":scheme", "http",         ":authority",
-                        "t",       ":path",   path,      "content-type", content_type,
-                        "te",      "trailers"};
+    const char *nv[] = {":method", "POST", ":scheme",      "http",       ":authority", "t",
+                        ":path",   path,   "content-type", content_type, "te",         "trailers"};
     uint8_t block[512];
     size_t n = 0;
     for (size_t i = 0; i < sizeof(nv) / sizeof(nv[0]); i += 2) {
