@@ -508,6 +508,29 @@ static void ctl_accept(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->h, ctl_alloc, ctl_read);
 }
 
+/* Creates the directories above path (like mkdir -p on its dirname, new ones 0700): the
+ * control socket lives in the data directory, which a fresh checkout does not have yet (libuv
+ * reports the missing directory as EACCES, a misleading "permission denied"). Returns 0 or
+ * -errno. */
+static int make_parent_dirs(const char *path)
+{
+    char dir[512];
+    size_t n = strlen(path);
+    if (n >= sizeof(dir)) return -ENAMETOOLONG;
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return 0;
+    *slash = 0;
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != 0) continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -errno;
+        *p = c;
+        if (c == 0) return 0;
+    }
+}
+
 int procs__run(const struct procs_entry *entries, int n, const char *sock_path)
 {
     struct sup *s = calloc(1, sizeof(*s));
@@ -522,7 +545,8 @@ int procs__run(const struct procs_entry *entries, int n, const char *sock_path)
 
     uv_pipe_init(&loop, &s->server, 0);
     s->server.data = s;
-    int rc = uv_pipe_bind(&s->server, sock_path);
+    int rc = make_parent_dirs(sock_path);
+    if (rc == 0) rc = uv_pipe_bind(&s->server, sock_path);
     if (rc == UV_EADDRINUSE) {
         /* A stale socket from a supervisor that died: refuse if one still answers. */
         if (procs__ping(sock_path) == 0) {

@@ -37,7 +37,10 @@ def test():
     wd = args.workdir or os.path.join("/tmp", "cluster-run-%d" % os.getpid())
     os.makedirs(wd, exist_ok=True)
     ports = procfile(wd, "cluster-run-%d" % os.getpid())
-    sock = os.path.join(wd, "procs.sock")
+    # The default layout (data/.procs.sock), with no data/ yet as in a fresh checkout: the
+    # supervisor creates it (it once failed with "cannot listen ...: permission denied").
+    sock = os.path.join(wd, "data", ".procs.sock")
+    check(not os.path.exists(os.path.join(wd, "data")), "%s/data exists already" % wd)
 
     def ctl(*a):
         r = run([args.concurctl, "cluster"] + list(a) + ["--sock", sock])
