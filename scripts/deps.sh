@@ -4,7 +4,7 @@
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev libuv1-dev libnghttp2-dev \
-libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libcmocka-dev"
+libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libcmocka-dev libcrypt-dev"
 RUN_PKGS="ruby-foreman redis-tools etcd-client"
 TEST_PKGS="etcd-server etcd-client redis-server redis-tools python3 python3-etcd3 python3-redis \
 curl ruby-foreman procps"

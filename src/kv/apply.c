@@ -1,6 +1,6 @@
 /* apply.c — applying committed entries: one RocksDB write batch per call carrying the data,
  * the applied index and the state; puts and deletes inside a revision (etcd storeTxnWrite);
- * PUT, DELETE, COUNTER and META commands. */
+ * PUT, DELETE, COUNTER and META commands (AUTH commands: auth.c). */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -350,6 +350,9 @@ static int run_cmd(struct kv *kv, uint64_t index, const struct kv_cmd *c, struct
     case KV_CMD_META_PUT:
     case KV_CMD_META_DELETE:
         rc = apply_meta(kv, c);
+        break;
+    case KV_CMD_AUTH:
+        rc = kv__auth_cmd(kv, &c->u.auth, res);
         break;
     default:
         assert(0);

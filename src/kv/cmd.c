@@ -27,6 +27,16 @@ static const char *const msg_table[KV_MSG_COUNT_] = {
     [KV_MSG_MALFORMED] = "concur: malformed command",
     [KV_MSG_BAD_VERSION] = "concur: unsupported command format version",
     [KV_MSG_TOO_DEEP] = "concur: transactions nested too deeply",
+    [KV_MSG_USER_EXISTS] = "etcdserver: user name already exists",
+    [KV_MSG_USER_NOT_FOUND] = "etcdserver: user name not found",
+    [KV_MSG_USER_EMPTY] = "etcdserver: user name is empty",
+    [KV_MSG_ROLE_EXISTS] = "etcdserver: role name already exists",
+    [KV_MSG_ROLE_NOT_FOUND] = "etcdserver: role name not found",
+    [KV_MSG_ROLE_EMPTY] = "etcdserver: role name is empty",
+    [KV_MSG_ROLE_NOT_GRANTED] = "etcdserver: role is not granted to the user",
+    [KV_MSG_PERM_NOT_GRANTED] = "etcdserver: permission is not granted to the role",
+    [KV_MSG_INVALID_AUTH_MGMT] = "etcdserver: invalid auth management",
+    [KV_MSG_AUTH_LIMIT] = "concur: too many users, roles, role grants or permissions",
 };
 
 const char *kv_msg_str(int m)
@@ -211,6 +221,20 @@ int kv_cmd_encode(const struct kv_cmd *cmd, struct buf *out)
     case KV_CMD_META_DELETE:
         e_bytes(&e, cmd->u.meta.key, KV_META_KEY_MAX);
         break;
+    case KV_CMD_AUTH: {
+        const struct kv_auth *au = &cmd->u.auth;
+        if (au->op == 0 || au->op >= KV_AUTH_OP_COUNT_ || au->perm > KV_PERM_READWRITE)
+            e.rc = CC_EINVAL;
+        e_u8(&e, au->op);
+        e_bytes(&e, au->user, KV_AUTH_NAME_MAX);
+        e_bytes(&e, au->role, KV_AUTH_NAME_MAX);
+        e_bytes(&e, au->hash, KV_AUTH_HASH_MAX);
+        e_u8(&e, au->no_password ? 1 : 0);
+        e_bytes(&e, au->key, KV_KEY_MAX);
+        e_bytes(&e, au->range_end, KV_KEY_MAX);
+        e_u8(&e, au->perm);
+        break;
+    }
     default:
         e.rc = CC_EINVAL;
     }
@@ -416,6 +440,24 @@ static void d_txn(struct dec *d, struct kv_txn *t, unsigned depth)
     t->failure = d_ops(d, &t->n_failure, depth);
 }
 
+static void d_auth(struct dec *d, struct kv_auth *au)
+{
+    au->op = d_u8(d);
+    if (!d->rc && (au->op == 0 || au->op >= KV_AUTH_OP_COUNT_)) {
+        d_fail(d, CC_EINVAL, KV_MSG_MALFORMED);
+        return;
+    }
+    au->user = d_bytes(d, KV_AUTH_NAME_MAX);
+    au->role = d_bytes(d, KV_AUTH_NAME_MAX);
+    au->hash = d_bytes(d, KV_AUTH_HASH_MAX);
+    uint8_t bits;
+    if (d_bool_bits(d, 1, &bits)) au->no_password = bits & 1;
+    au->key = d_bytes(d, KV_KEY_MAX);
+    au->range_end = d_bytes(d, KV_KEY_MAX);
+    au->perm = d_u8(d);
+    if (!d->rc && au->perm > KV_PERM_READWRITE) d_fail(d, CC_EINVAL, KV_MSG_MALFORMED);
+}
+
 int kv_cmd_decode(const uint8_t *p, size_t len, struct kv_arena *a, struct kv_cmd *out, int *msg)
 {
     struct dec d = {.a = a};
@@ -483,6 +525,9 @@ int kv_cmd_decode(const uint8_t *p, size_t len, struct kv_arena *a, struct kv_cm
             break;
         case KV_CMD_META_DELETE:
             out->u.meta.key = d_bytes(&d, KV_META_KEY_MAX);
+            break;
+        case KV_CMD_AUTH:
+            d_auth(&d, &out->u.auth);
             break;
         default:
             d_fail(&d, CC_EINVAL, KV_MSG_MALFORMED);

@@ -222,6 +222,19 @@ int kv_txn_check(const struct kv_txn *t, int *msg)
     return fail(msg, rc, KV_MSG_NONE);
 }
 
+int kv_auth_check(const struct kv_auth *a, int *msg)
+{
+    if (a->op == KV_AUTH_USER_ADD && !a->user.len) return fail(msg, CC_EINVAL, KV_MSG_USER_EMPTY);
+    if (a->op == KV_AUTH_ROLE_ADD && !a->role.len) return fail(msg, CC_EINVAL, KV_MSG_ROLE_EMPTY);
+    if (a->op == KV_AUTH_ROLE_GRANT) {
+        /* etcd isValidPermissionRange: a key; key < range_end; or the from-key end "\0" */
+        bool from_key = a->range_end.len == 1 && a->range_end.p[0] == 0;
+        if (!a->key.len || (a->range_end.len && !from_key && bcmp_bytes(a->key, a->range_end) >= 0))
+            return fail(msg, CC_EINVAL, KV_MSG_INVALID_AUTH_MGMT);
+    }
+    return fail(msg, 0, KV_MSG_NONE);
+}
+
 int kv_cmd_check(const struct kv_cmd *cmd, int *msg)
 {
     switch (cmd->type) {
@@ -239,6 +252,8 @@ int kv_cmd_check(const struct kv_cmd *cmd, int *msg)
     case KV_CMD_META_DELETE:
         if (!cmd->u.meta.key.len) return fail(msg, CC_EINVAL, KV_MSG_EMPTY_KEY);
         break;
+    case KV_CMD_AUTH:
+        return kv_auth_check(&cmd->u.auth, msg);
     case KV_CMD_COMPACT:
     case KV_CMD_LEASE_GRANT:
     case KV_CMD_LEASE_REVOKE:

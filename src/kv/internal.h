@@ -20,6 +20,7 @@ enum { CF_META = 0, CF_REV = 1, CF_LEASE = 2, CF_COUNT = 3 };
 #define META_STATE_KEY "S"
 #define META_SESSION   's' /* 's' + client id (u64 big-endian) */
 #define META_MEMBER    'm' /* 'm' + member-metadata key */
+#define META_AUTH      'a' /* 'a' + 'u' user / 'r' role + name, "av" the auth revision */
 
 /* A revision as stored: main revision (etcd's revision) and sub (position in its txn). Subs
  * are below 2^31; bit 31 marks a tombstone in the in-memory index. */
@@ -188,6 +189,21 @@ struct kv__sessions {
     uint32_t count;
 };
 
+/* ---- the auth store (auth.c) ---- */
+struct kv__auth_ent;
+struct kv__auth {
+    struct kv__auth_ent **users, **roles; /* sorted by name (bytewise) */
+    uint32_t n_users, cap_users, n_roles, cap_roles;
+    uint64_t rev; /* etcd's auth revision: 1 for a new store, +1 per change */
+};
+/* Applies an AUTH command (already checked) inside the open batch. Failures of the command go
+ * into res; returns 0 or a fatal error (CC_ENOMEM). */
+int kv__auth_cmd(struct kv *kv, const struct kv_auth *c, struct kv_result *res);
+/* Reads the auth store from CF_META (replacing what is in memory). 0, CC_ECORRUPT, CC_EIO,
+ * CC_ENOMEM with a message in err. */
+int kv__auth_load(struct kv *kv, char *err, size_t errlen);
+void kv__auth_free(struct kv__auth *A);
+
 /* ---- the current apply batch (apply.c) ----
  * Every revision written in the batch, in order, with its encoded record: reads during the
  * batch look here first (RocksDB has not seen the batch yet), and watchers are fed from it. */
@@ -238,6 +254,7 @@ struct kv {
     struct kv__idx idx;
     struct kv__leases leases;
     struct kv__sessions sessions;
+    struct kv__auth auth;
 
     struct kv__batch batch;
     struct kv__watch *watch;

@@ -275,6 +275,37 @@ int kv_meta_list(struct kv *kv, const void *prefix, size_t plen,
                  int (*fn)(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl),
                  void *arg);
 
+/* ---- the auth store (written only through AUTH commands; etcd auth/store.go) ---- */
+
+struct kv_auth_perm {
+    uint8_t type; /* enum kv_perm_type */
+    struct kv_bytes key, range_end;
+};
+
+struct kv_auth_user {
+    bool no_password;
+    struct kv_bytes hash;   /* the stored password hash ("" for no_password users) */
+    struct kv_bytes *roles; /* granted roles, sorted */
+    size_t n_roles;
+};
+
+/* etcd's auth revision: 1 for a new store, +1 for every successful AUTH command that changed
+ * something (granting a role the user already has changes nothing). */
+uint64_t kv_auth_revision(const struct kv *kv);
+
+/* A user, copied into the caller's arena. 0, CC_ENOTFOUND, CC_ENOMEM. */
+int kv_auth_user_get(struct kv *kv, const void *name, size_t len, struct kv_arena *a,
+                     struct kv_auth_user *out);
+
+/* A role's permissions (sorted by key as etcd keeps them), copied into the caller's arena.
+ * 0, CC_ENOTFOUND, CC_ENOMEM. */
+int kv_auth_role_get(struct kv *kv, const void *name, size_t len, struct kv_arena *a,
+                     struct kv_auth_perm **perms, size_t *n);
+
+/* Every user / role name, sorted bytewise, copied into the caller's arena. 0 or CC_ENOMEM. */
+int kv_auth_users(struct kv *kv, struct kv_arena *a, struct kv_bytes **names, size_t *n);
+int kv_auth_roles(struct kv *kv, struct kv_arena *a, struct kv_bytes **names, size_t *n);
+
 /* ---- HashKV ---- */
 
 /* etcd's HashKV idea: CRC-32C over every revision record (revision bytes and stored record)

@@ -22,6 +22,12 @@
 #define KV_META_VALUE_MAX   (1u << 20)      /* bytes in a member-metadata value */
 #define KV_LEASE_TTL_MAX_MS 9000000000000ll /* etcd's MaxLeaseTTL (9e9 s) in ms */
 #define KV_CMD_VERSION      1u              /* first byte of every encoded command */
+#define KV_AUTH_NAME_MAX    1024u           /* bytes in a user or role name */
+#define KV_AUTH_HASH_MAX    128u            /* bytes in a stored password hash (bcrypt: 60) */
+#define KV_AUTH_USERS_MAX   10000u          /* users in the auth store */
+#define KV_AUTH_ROLES_MAX   10000u          /* roles in the auth store */
+#define KV_AUTH_GRANTS_MAX  1000u           /* roles granted to one user */
+#define KV_AUTH_PERMS_MAX   1000u           /* permissions of one role */
 
 /* A borrowed byte string: points into the decoded input or the caller's memory. */
 struct kv_bytes {
@@ -45,7 +51,9 @@ enum kv_cmd_type {
     KV_CMD_LEASE_RENEW = 11,     /* keep-alive through the log: checks the lease exists and
                                     clears its checkpointed remaining TTL; the leader renews
                                     its local deadline when it applies it (kv_lease_renew) */
-    KV_CMD_TYPE_COUNT_ = 12
+    KV_CMD_AUTH = 12,            /* etcd Auth service changes: users, roles, permissions
+                                    (struct kv_auth; sub-operation in kv_auth.op) */
+    KV_CMD_TYPE_COUNT_ = 13
 };
 
 /* etcd's RangeRequest.SortOrder / SortTarget numbering. */
@@ -142,6 +150,32 @@ struct kv_counter {
     int64_t delta; /* INCRBY delta; DECRBY n is delta = -n */
 };
 
+/* Auth store changes (etcd auth/store.go). Every existence check happens when applied. */
+enum kv_auth_op {
+    KV_AUTH_USER_ADD = 1,      /* user, hash or no_password */
+    KV_AUTH_USER_DELETE = 2,   /* user */
+    KV_AUTH_USER_PASSWORD = 3, /* user, hash (replaces the hash; keeps no_password as it was) */
+    KV_AUTH_USER_GRANT = 4,    /* user, role */
+    KV_AUTH_USER_REVOKE = 5,   /* user, role */
+    KV_AUTH_ROLE_ADD = 6,      /* role */
+    KV_AUTH_ROLE_DELETE = 7,   /* role (also revoked from every user) */
+    KV_AUTH_ROLE_GRANT = 8,    /* role, key, range_end, perm */
+    KV_AUTH_ROLE_REVOKE = 9,   /* role, key, range_end */
+    KV_AUTH_OP_COUNT_ = 10
+};
+
+/* etcd's authpb.Permission.Type numbering. */
+enum kv_perm_type { KV_PERM_READ = 0, KV_PERM_WRITE = 1, KV_PERM_READWRITE = 2 };
+
+struct kv_auth {
+    uint8_t op;                     /* enum kv_auth_op */
+    struct kv_bytes user, role;     /* names (unused ones empty) */
+    struct kv_bytes hash;           /* bcrypt hash computed by the proposing member */
+    bool no_password;               /* USER_ADD: etcd's UserAddOptions.no_password */
+    struct kv_bytes key, range_end; /* ROLE_GRANT / ROLE_REVOKE */
+    uint8_t perm;                   /* ROLE_GRANT: enum kv_perm_type */
+};
+
 struct kv_cmd {
     uint8_t type; /* enum kv_cmd_type */
     /* Client session (Raft thesis §6.3): when has_session, a retry of (client_id, seq) returns
@@ -164,6 +198,7 @@ struct kv_cmd {
         struct {
             struct kv_bytes key, value; /* value unused for META_DELETE */
         } meta;
+        struct kv_auth auth;
     } u;
 };
 
@@ -192,6 +227,17 @@ enum kv_msg {
     KV_MSG_MALFORMED,           /* CC_EINVAL    the command bytes do not decode */
     KV_MSG_BAD_VERSION,         /* CC_EINVAL    unknown command format version */
     KV_MSG_TOO_DEEP,            /* CC_EINVAL    txns nested deeper than KV_TXN_DEPTH_MAX */
+    KV_MSG_USER_EXISTS,         /* CC_EEXIST    "etcdserver: user name already exists" */
+    KV_MSG_USER_NOT_FOUND,      /* CC_ENOTFOUND "etcdserver: user name not found" */
+    KV_MSG_USER_EMPTY,          /* CC_EINVAL    "etcdserver: user name is empty" */
+    KV_MSG_ROLE_EXISTS,         /* CC_EEXIST    "etcdserver: role name already exists" */
+    KV_MSG_ROLE_NOT_FOUND,      /* CC_ENOTFOUND "etcdserver: role name not found" */
+    KV_MSG_ROLE_EMPTY,          /* CC_EINVAL    "etcdserver: role name is empty" */
+    KV_MSG_ROLE_NOT_GRANTED,    /* CC_ENOTFOUND "etcdserver: role is not granted to the user" */
+    KV_MSG_PERM_NOT_GRANTED,    /* CC_ENOTFOUND "etcdserver: permission is not granted to the
+                                   role" */
+    KV_MSG_INVALID_AUTH_MGMT,   /* CC_EINVAL    "etcdserver: invalid auth management" */
+    KV_MSG_AUTH_LIMIT,          /* CC_ETOOBIG   too many users, roles, grants or permissions */
     KV_MSG_COUNT_
 };
 
@@ -221,6 +267,8 @@ const char *kv_msg_str(int m);
  *   LEASE_CHECKPOINT uv n | (sv id | sv remaining_ms)*
  *   COUNTER   bytes key | sv delta
  *   META_PUT  bytes key | bytes value;   META_DELETE bytes key
+ *   AUTH      u8 op | bytes user | bytes role | bytes hash | u8 bits (no_password) |
+ *             bytes key | bytes range_end | u8 perm
  * Nothing may follow the body. */
 int kv_cmd_encode(const struct kv_cmd *cmd, struct buf *out);
 
@@ -247,6 +295,11 @@ int kv_cmd_decode(const uint8_t *p, size_t len, struct kv_arena *a, struct kv_cm
  * member may call it before proposing (to fail fast); apply calls it again. Returns 0 or a cc_err
  * with *msg set (msg may be NULL). */
 int kv_cmd_check(const struct kv_cmd *cmd, int *msg);
+
+/* etcd's auth request checks that need no store: empty names for USER_ADD / ROLE_ADD
+ * (KV_MSG_USER_EMPTY / _ROLE_EMPTY) and a permission range that is not a key, a key range or a
+ * from-key range (KV_MSG_INVALID_AUTH_MGMT, etcd isValidPermissionRange). Part of kv_cmd_check. */
+int kv_auth_check(const struct kv_auth *a, int *msg);
 
 /* Same checks for a read-only request served outside apply. */
 int kv_range_check(const struct kv_range *r, int *msg);

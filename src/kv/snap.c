@@ -400,6 +400,7 @@ static void swap_state(struct kv *kv, struct kv *from)
     MOVE(idx);
     MOVE(leases);
     MOVE(sessions);
+    MOVE(auth);
 #undef MOVE
     for (int i = 0; i < CF_COUNT; i++) {
         kv->cf[i] = from->cf[i];

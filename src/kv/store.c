@@ -208,6 +208,7 @@ int kv__load(struct kv *kv, char *err, size_t errlen)
     if (!rc) rc = kv__leases_load(kv, err, errlen);
     if (!rc) rc = rebuild_index(kv, err, errlen);
     if (!rc) rc = kv__sessions_load(kv, err, errlen);
+    if (!rc) rc = kv__auth_load(kv, err, errlen);
     kv->durable = kv->applied;
     return rc;
 }
@@ -217,6 +218,7 @@ void kv__state_free(struct kv *kv)
     kv__idx_free(&kv->idx);
     kv__leases_free(&kv->leases);
     kv__sessions_free(&kv->sessions);
+    kv__auth_free(&kv->auth);
 }
 
 /* ---- RocksDB ---- */

@@ -31,7 +31,19 @@ static struct etcd_status from_msg(int m, int err, enum etcd_ctx ctx)
     case KV_MSG_LEASE_NOT_FOUND:
         return st(GRPC_NOT_FOUND, text);
     case KV_MSG_LEASE_EXISTS:
+    case KV_MSG_USER_EXISTS:
+    case KV_MSG_USER_NOT_FOUND:
+    case KV_MSG_ROLE_EXISTS:
+    case KV_MSG_ROLE_NOT_FOUND:
+    case KV_MSG_ROLE_NOT_GRANTED:
+    case KV_MSG_PERM_NOT_GRANTED:
         return st(GRPC_FAILED_PRECONDITION, text);
+    case KV_MSG_USER_EMPTY:
+    case KV_MSG_ROLE_EMPTY:
+    case KV_MSG_INVALID_AUTH_MGMT:
+        return st(GRPC_INVALID_ARGUMENT, text);
+    case KV_MSG_AUTH_LIMIT:
+        return st(GRPC_RESOURCE_EXHAUSTED, text);
     case KV_MSG_LEASE_TTL_TOO_LARGE:
     case KV_MSG_COMPACTED:
     case KV_MSG_FUTURE_REV:

@@ -206,3 +206,24 @@ double kt_scale(void)
     return 1.0;
 #endif
 }
+
+void kt_write_archive(struct kv *kv, const char *path)
+{
+    struct kv_snapshot *s;
+    int rc = kv_snapshot_open(kv, &s);
+    assert(rc == 0);
+    FILE *f = fopen(path, "wb");
+    assert(f);
+    uint8_t buf[4096];
+    size_t n;
+    do {
+        rc = kv_snapshot_read(s, buf, sizeof(buf), &n);
+        assert(rc == 0);
+        size_t w = fwrite(buf, 1, n, f);
+        assert(w == n);
+        (void)w;
+    } while (n);
+    fclose(f);
+    kv_snapshot_close(s);
+    (void)rc;
+}

@@ -41,6 +41,9 @@ int kt_compact(struct kt *t, int64_t rev);
 /* Reads one key at the latest revision: 1 found (value copied into out, at most cap), 0 not. */
 int kt_get(struct kt *t, const char *k, char *out, size_t cap, struct kv_kv *meta);
 
+/* Writes a snapshot archive of kv (kv_snapshot_open/read) to the file at path (asserts). */
+void kt_write_archive(struct kv *kv, const char *path);
+
 /* Removes a directory tree. */
 void kt_rmtree(const char *path);
 /* A scale factor for randomized tests: smaller under sanitizers (CONCUR_SANITIZE) or when

@@ -121,6 +121,103 @@ static void test_roundtrips(void **state)
     roundtrip(&c);
 }
 
+static void test_auth_codec(void **state)
+{
+    (void)state;
+    for (uint8_t op = 1; op < KV_AUTH_OP_COUNT_; op++) {
+        struct kv_cmd c = {.type = KV_CMD_AUTH, .has_session = op & 1, .client_id = 7, .seq = 9};
+        c.u.auth = (struct kv_auth){op,      kt_b("user"), kt_b("role"), kt_b("$2b$10$h"),
+                                    op == 1, kt_b("/k"),   kt_b("/l"),   KV_PERM_READWRITE};
+        roundtrip(&c);
+        struct kv_cmd empty = {.type = KV_CMD_AUTH};
+        empty.u.auth.op = op;
+        roundtrip(&empty);
+    }
+    struct kv_arena a = {0};
+    struct kv_cmd d;
+    int msg;
+    /* op, names, hash, bits, key, range_end, perm */
+    uint8_t ok[] = {1, KV_CMD_AUTH, 0, KV_AUTH_ROLE_GRANT, 0, 1, 'r', 0, 0, 1, 'k', 0, 2};
+    assert_int_equal(kv_cmd_decode(ok, sizeof(ok), &a, &d, &msg), 0);
+    assert_int_equal(d.u.auth.op, KV_AUTH_ROLE_GRANT);
+    assert_int_equal(d.u.auth.perm, KV_PERM_READWRITE);
+    assert_int_equal(kv_cmd_check(&d, &msg), 0);
+    uint8_t bad[sizeof(ok)];
+    /* unknown operations, an unknown permission type, an unknown option bit */
+    uint8_t ops[] = {0, KV_AUTH_OP_COUNT_, 0xff};
+    for (size_t i = 0; i < sizeof(ops); i++) {
+        memcpy(bad, ok, sizeof(ok));
+        bad[3] = ops[i];
+        assert_int_equal(kv_cmd_decode(bad, sizeof(bad), &a, &d, &msg), CC_EINVAL);
+        assert_int_equal(msg, KV_MSG_MALFORMED);
+    }
+    memcpy(bad, ok, sizeof(ok));
+    bad[12] = 3;
+    assert_int_equal(kv_cmd_decode(bad, sizeof(bad), &a, &d, &msg), CC_EINVAL);
+    memcpy(bad, ok, sizeof(ok));
+    bad[8] = 2;
+    assert_int_equal(kv_cmd_decode(bad, sizeof(bad), &a, &d, &msg), CC_EINVAL);
+    /* a name or hash over its limit is TOO_LARGE before anything is read or allocated */
+    uint8_t big_name[] = {1, KV_CMD_AUTH, 0, KV_AUTH_USER_ADD, 0x81, 0x08};
+    assert_int_equal(kv_cmd_decode(big_name, sizeof(big_name), &a, &d, &msg), CC_ETOOBIG);
+    assert_int_equal(msg, KV_MSG_TOO_LARGE);
+    uint8_t big_hash[] = {1, KV_CMD_AUTH, 0, KV_AUTH_USER_ADD, 1, 'u', 0, 0x81, 0x01};
+    assert_int_equal(kv_cmd_decode(big_hash, sizeof(big_hash), &a, &d, &msg), CC_ETOOBIG);
+    /* a name longer than the bytes left */
+    uint8_t short_name[] = {1, KV_CMD_AUTH, 0, KV_AUTH_USER_ADD, 5, 'u'};
+    assert_int_equal(kv_cmd_decode(short_name, sizeof(short_name), &a, &d, &msg), CC_EINVAL);
+    /* the encoder refuses what the decoder would */
+    struct kv_cmd c = {.type = KV_CMD_AUTH};
+    struct buf b;
+    buf_init(&b, KV_CMD_MAX);
+    assert_int_equal(kv_cmd_encode(&c, &b), CC_EINVAL); /* op 0 */
+    c.u.auth.op = KV_AUTH_ROLE_GRANT;
+    c.u.auth.perm = 3;
+    assert_int_equal(kv_cmd_encode(&c, &b), CC_EINVAL);
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+    kv_arena_free(&a);
+}
+
+static int auth_check(uint8_t op, const char *user, const char *role, struct kv_bytes key,
+                      struct kv_bytes end, int *msg)
+{
+    struct kv_cmd c = {.type = KV_CMD_AUTH};
+    c.u.auth = (struct kv_auth){.op = op, .user = kt_b(user), .role = kt_b(role)};
+    c.u.auth.key = key;
+    c.u.auth.range_end = end;
+    return kv_cmd_check(&c, msg);
+}
+
+static void test_auth_checks(void **state)
+{
+    (void)state;
+    int msg;
+    struct kv_bytes none = kt_b(""), from_key = {(const uint8_t *)"", 1};
+    assert_int_equal(auth_check(KV_AUTH_USER_ADD, "", "", none, none, &msg), CC_EINVAL);
+    assert_int_equal(msg, KV_MSG_USER_EMPTY);
+    assert_int_equal(auth_check(KV_AUTH_ROLE_ADD, "", "", none, none, &msg), CC_EINVAL);
+    assert_int_equal(msg, KV_MSG_ROLE_EMPTY);
+    /* etcd checks empty names only when adding; elsewhere they are simply not found */
+    assert_int_equal(auth_check(KV_AUTH_USER_DELETE, "", "", none, none, &msg), 0);
+    assert_int_equal(auth_check(KV_AUTH_ROLE_DELETE, "", "", none, none, &msg), 0);
+    /* isValidPermissionRange */
+    assert_int_equal(auth_check(KV_AUTH_ROLE_GRANT, "", "r", kt_b("a"), none, &msg), 0);
+    assert_int_equal(auth_check(KV_AUTH_ROLE_GRANT, "", "r", kt_b("a"), kt_b("b"), &msg), 0);
+    assert_int_equal(auth_check(KV_AUTH_ROLE_GRANT, "", "r", kt_b("a"), from_key, &msg), 0);
+    assert_int_equal(auth_check(KV_AUTH_ROLE_GRANT, "", "r", kt_b("b"), kt_b("a"), &msg),
+                     CC_EINVAL);
+    assert_int_equal(msg, KV_MSG_INVALID_AUTH_MGMT);
+    assert_int_equal(auth_check(KV_AUTH_ROLE_GRANT, "", "r", kt_b("a"), kt_b("a"), &msg),
+                     CC_EINVAL);
+    assert_int_equal(auth_check(KV_AUTH_ROLE_GRANT, "", "r", none, kt_b("a"), &msg), CC_EINVAL);
+    /* revoking is a lookup: any key and end may be named */
+    assert_int_equal(auth_check(KV_AUTH_ROLE_REVOKE, "", "r", kt_b("b"), kt_b("a"), &msg), 0);
+    assert_string_equal(kv_msg_str(KV_MSG_USER_EXISTS), "etcdserver: user name already exists");
+    assert_string_equal(kv_msg_str(KV_MSG_PERM_NOT_GRANTED),
+                        "etcdserver: permission is not granted to the role");
+}
+
 static void test_session_peek(void **state)
 {
     struct kv_cmd c = {.type = KV_CMD_COUNTER, .has_session = true, .client_id = 99, .seq = 1000};
@@ -326,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_roundtrips),   cmocka_unit_test(test_session_peek),
         cmocka_unit_test(test_strict),       cmocka_unit_test(test_checks),
         cmocka_unit_test(test_result_codec), cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_auth_codec),   cmocka_unit_test(test_auth_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

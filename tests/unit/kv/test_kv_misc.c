@@ -198,22 +198,6 @@ static void test_leases(void **state)
     kt_destroy(&t);
 }
 
-static void write_archive(struct kv *kv, const char *path)
-{
-    struct kv_snapshot *s;
-    assert_int_equal(kv_snapshot_open(kv, &s), 0);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint8_t buf[4096];
-    size_t n;
-    do {
-        assert_int_equal(kv_snapshot_read(s, buf, sizeof(buf), &n), 0);
-        assert_int_equal(fwrite(buf, 1, n, f), n);
-    } while (n);
-    fclose(f);
-    kv_snapshot_close(s);
-}
-
 static void feed(struct kt *a, struct kt *b, uint64_t seed, int n)
 {
     struct rng r;
@@ -269,7 +253,7 @@ static void test_hash_snapshot(void **state)
     /* snapshot of a, restored into a fresh store c: same state, same index */
     char path[300];
     snprintf(path, sizeof(path), "%s.archive", a.dir);
-    write_archive(a.kv, path);
+    kt_write_archive(a.kv, path);
     struct kt c;
     kt_open(&c);
     assert_int_equal(kt_put(&c, "old", "data", 0), 0);
