@@ -24,6 +24,9 @@ def busy_ports():
     busy = []
     for p in PROCFILE_PORTS:
         s = socket.socket()
+        # As libuv binds (SO_REUSEADDR): only a socket that holds the port counts, not the
+        # TIME_WAIT leftovers of a cluster that ran before (they made this test skip).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", p))
         except OSError:
