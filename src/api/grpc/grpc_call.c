@@ -306,6 +306,7 @@ void grpc__call_detach(struct grpc_call *c, int cancel)
     h->q_bytes -= c->q_bytes;
     free_queue(c);
     grpc_deframer_free(&c->df);
+    c->df.budget_used = NULL; /* the connection's budget may be freed before the call is */
     if (c->req_msg) {
         h->recv_buffered -= c->req_len;
         free(c->req_msg);

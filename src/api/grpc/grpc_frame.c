@@ -57,7 +57,7 @@ static void release_msg(struct grpc_deframer *d)
     free(d->msg);
     d->msg = NULL;
     d->got = 0;
-    if (d->budget_used) {
+    if (d->budget_used && d->charged) {
         assert(*d->budget_used >= d->charged);
         *d->budget_used -= d->charged;
     }

@@ -220,7 +220,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    h2_conn_free(f->h);
+    if (f->h) h2_conn_free(f->h);
     th_run_deferred(&f->st); /* replies to calls the connection no longer has: no-ops */
     assert_int_equal(grpc_server_stats(f->srv)->calls_active, 0);
     grpc_server_free(f->srv);
@@ -572,6 +572,21 @@ static void test_bidi_and_cancel(void **state)
     assert_int_equal(grpc_server_stats(f->srv)->calls_active, 0);
 }
 
+/* A handler that answers after the connection is gone (a member's Put applied after its client
+ * disconnected): the reply is a no-op and freeing the call touches nothing of the freed
+ * connection. (The de-framer kept a pointer to the connection's receive budget and was released
+ * again when the call was freed: a use-after-free under ASan, seen at a member's shutdown.) */
+static void test_reply_after_connection_freed(void **state)
+{
+    struct fixture *f = *state;
+    int32_t id = unary(f, "/test.Svc/EchoAsync", "later", 5);
+    assert_false(resp_of(f, id)->closed);
+    h2_conn_free(f->h);
+    f->h = NULL;
+    th_run_deferred(&f->st); /* the reply: the call is freed here */
+    assert_int_equal(grpc_server_stats(f->srv)->calls_active, 0);
+}
+
 static void test_many_concurrent_streams(void **state)
 {
     struct fixture *f = *state;
@@ -744,6 +759,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversize_then_connection_works, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_and_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bidi_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_after_connection_freed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_cancel_midway, setup, teardown),
