@@ -2,12 +2,10 @@
  * key, watch fan-out and compaction pauses. Prints one `name: value` per line.
  *   concur-bench kv [--dir DIR] [--keys N] [--seconds S] [--only range|apply|fanout|compact]
  * DIR (default $TMPDIR or /tmp) receives a temporary store that is removed afterwards. */
-#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,28 +23,6 @@ struct bench {
     struct rng r;
     uint64_t cpu_ns; /* apply thread CPU inside kv_apply */
 };
-
-static void rmtree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    char sub[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        struct stat st;
-        if (!lstat(sub, &st) && S_ISDIR(st.st_mode))
-            rmtree(sub);
-        else
-            unlink(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
 
 static int open_store(struct bench *b, const char *base)
 {
@@ -70,7 +46,7 @@ static void close_store(struct bench *b)
 {
     kv_close(b->kv);
     b->kv = NULL;
-    rmtree(b->dir);
+    kv_remove_dir(b->dir);
 }
 
 /* CPU time of the calling thread: the machines are shared, so throughput per CPU-second of the

@@ -31,6 +31,11 @@ int kv__mkdir(const char *path)
     return 0;
 }
 
+int kv_remove_dir(const char *path)
+{
+    return kv__rmtree(path);
+}
+
 int kv__rmtree(const char *path)
 {
     DIR *d = opendir(path);

@@ -58,6 +58,10 @@ int kv_open(const struct kv_opts *opts, struct kv **out, char *err, size_t errle
 /* Flushes (best effort) and closes. Watchers and snapshot readers must be gone. NULL is ok. */
 void kv_close(struct kv *kv);
 
+/* Removes path and everything below it (a closed store's directory; a file is unlinked). A
+ * missing path is not an error. Returns 0 or a cc_err (the first failure; the rest goes on). */
+int kv_remove_dir(const char *path);
+
 /* The last error's description ("" if none). Valid until the next call. */
 const char *kv_errmsg(const struct kv *kv);
 

@@ -2,37 +2,13 @@
 #include "kvtest.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/buf.h"
 #include "util/err.h"
-
-void kt_rmtree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    char sub[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        struct stat st;
-        if (!lstat(sub, &st) && S_ISDIR(st.st_mode))
-            kt_rmtree(sub);
-        else
-            unlink(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
 
 static void open_store(struct kt *t)
 {
@@ -83,7 +59,7 @@ void kt_close_store(struct kt *t)
 void kt_destroy(struct kt *t)
 {
     if (t->kv) kt_close_store(t);
-    kt_rmtree(t->dir);
+    kv_remove_dir(t->dir);
 }
 
 struct kv_bytes kt_b(const char *s)

@@ -44,8 +44,6 @@ int kt_get(struct kt *t, const char *k, char *out, size_t cap, struct kv_kv *met
 /* Writes a snapshot archive of kv (kv_snapshot_open/read) to the file at path (asserts). */
 void kt_write_archive(struct kv *kv, const char *path);
 
-/* Removes a directory tree. */
-void kt_rmtree(const char *path);
 /* A scale factor for randomized tests: smaller under sanitizers (CONCUR_SANITIZE) or when
  * KV_TEST_SCALE is set in the environment. */
 double kt_scale(void);

@@ -254,7 +254,7 @@ static void test_crash(void **state)
         applied_before = applied;
     }
     m_free(&m);
-    kt_rmtree(t.dir);
+    kv_remove_dir(t.dir);
     char snap[300];
     snprintf(snap, sizeof(snap), "%s.snap", t.dir);
     unlink(snap);
