@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/member.h"
@@ -15,6 +14,7 @@
 #include "server/persist.h"
 #include "server/snapshot.h"
 #include "util/clock.h"
+#include "util/dirs.h"
 #include "util/err.h"
 
 #define HOUSEKEEPING_MS   100
@@ -33,20 +33,6 @@ const struct member_config *member_config(const struct member *m)
 uv_loop_t *member_loop(struct member *m)
 {
     return m->loop;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return cc_from_errno(errno);
-        *p = '/';
-    }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return cc_from_errno(errno);
-    return 0;
 }
 
 /* Seeds the member's generator from the OS (member IDs stay derived; this only feeds session
@@ -105,7 +91,7 @@ int member_open(const struct member_config *cfg, uv_loop_t *loop, struct member 
     log_init(&m->log, cfg->name, 2, lvl);
     rng_seed(&m->rng, os_seed());
 
-    int rc = mkdir_p(cfg->data_dir);
+    int rc = dirs_make(cfg->data_dir);
     if (rc) {
         log_error(&m->log, "cannot create data dir %s: %s", cfg->data_dir, cc_strerror(rc));
         free(m);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 
 #include "ctl/procs/procs.h"
 #include "ctl/procs/procs_internal.h"
+#include "util/dirs.h"
 #include "util/err.h"
 
 #define STOP_GRACE_MS 10000
@@ -508,29 +508,6 @@ static void ctl_accept(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->h, ctl_alloc, ctl_read);
 }
 
-/* Creates the directories above path (like mkdir -p on its dirname, new ones 0700): the
- * control socket lives in the data directory, which a fresh checkout does not have yet (libuv
- * reports the missing directory as EACCES, a misleading "permission denied"). Returns 0 or
- * -errno. */
-static int make_parent_dirs(const char *path)
-{
-    char dir[512];
-    size_t n = strlen(path);
-    if (n >= sizeof(dir)) return -ENAMETOOLONG;
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = 0;
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != 0) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -errno;
-        *p = c;
-        if (c == 0) return 0;
-    }
-}
-
 int procs__run(const struct procs_entry *entries, int n, const char *sock_path)
 {
     struct sup *s = calloc(1, sizeof(*s));
@@ -545,8 +522,10 @@ int procs__run(const struct procs_entry *entries, int n, const char *sock_path)
 
     uv_pipe_init(&loop, &s->server, 0);
     s->server.data = s;
-    int rc = make_parent_dirs(sock_path);
-    if (rc == 0) rc = uv_pipe_bind(&s->server, sock_path);
+    /* The socket lives in the data directory, which a fresh checkout does not have yet (libuv
+     * reports the missing directory as EACCES, a misleading "permission denied"). */
+    int dir_rc = dirs_make_parent(sock_path); /* a cc_err */
+    int rc = dir_rc ? 0 : uv_pipe_bind(&s->server, sock_path);
     if (rc == UV_EADDRINUSE) {
         /* A stale socket from a supervisor that died: refuse if one still answers. */
         if (procs__ping(sock_path) == 0) {
@@ -560,9 +539,14 @@ int procs__run(const struct procs_entry *entries, int n, const char *sock_path)
         unlink(sock_path);
         rc = uv_pipe_bind(&s->server, sock_path);
     }
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->server, 16, ctl_accept);
-    if (rc) {
-        fprintf(stderr, "concurctl cluster: cannot listen on %s: %s\n", sock_path, uv_strerror(rc));
+    if (!dir_rc && rc == 0) rc = uv_listen((uv_stream_t *)&s->server, 16, ctl_accept);
+    if (dir_rc || rc) {
+        if (dir_rc)
+            fprintf(stderr, "concurctl cluster: cannot create the directory of %s: %s\n", sock_path,
+                    cc_strerror(dir_rc));
+        else
+            fprintf(stderr, "concurctl cluster: cannot listen on %s: %s\n", sock_path,
+                    uv_strerror(rc));
         uv_close((uv_handle_t *)&s->server, NULL);
         for (int i = 0; i < s->n; i++) uv_close((uv_handle_t *)&s->procs[i].kill_timer, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);

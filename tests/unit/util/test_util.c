@@ -1,13 +1,20 @@
 /* test_util.c — unit tests for util: crc32c, buf/cursor, rng, hist, err. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "util/buf.h"
 #include "util/crc32c.h"
+#include "util/dirs.h"
 #include "util/err.h"
 #include "util/hist.h"
 #include "util/rng.h"
@@ -108,12 +115,54 @@ static void test_err_strings(void **state)
     for (int e = 0; e > -CC_ERR_COUNT_; e--) assert_non_null(cc_strerror(e));
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void test_dirs_make(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/concur-test-dirs-XXXXXX", p[256];
+    assert_non_null(mkdtemp(base));
+    /* Every missing level is made; doing it again is fine. */
+    snprintf(p, sizeof(p), "%s/a/b/c", base);
+    assert_int_equal(dirs_make(p), 0);
+    assert_true(is_dir(p));
+    assert_int_equal(dirs_make(p), 0);
+    /* The parent of a socket path, not the socket itself. */
+    snprintf(p, sizeof(p), "%s/d/e/ctl.sock", base);
+    assert_int_equal(dirs_make_parent(p), 0);
+    snprintf(p, sizeof(p), "%s/d/e", base);
+    assert_true(is_dir(p));
+    snprintf(p, sizeof(p), "%s/d/e/ctl.sock", base);
+    assert_false(is_dir(p));
+    assert_int_equal(dirs_make_parent("bare-name"), 0);
+    /* A file in the way fails with its errno's code; an oversized path is refused. */
+    snprintf(p, sizeof(p), "%s/f", base);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/f/g", base);
+    assert_int_not_equal(dirs_make(p), 0);
+    char *longp = malloc(DIRS_PATH_MAX + 2);
+    assert_non_null(longp);
+    memset(longp, 'x', DIRS_PATH_MAX + 1);
+    longp[DIRS_PATH_MAX + 1] = 0;
+    assert_int_equal(dirs_make(longp), CC_ETOOBIG);
+    free(longp);
+    char cmd[320];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_vectors),    cmocka_unit_test(test_buf_limit_and_codec),
         cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_hist_quantiles),
-        cmocka_unit_test(test_err_strings),
+        cmocka_unit_test(test_err_strings),       cmocka_unit_test(test_dirs_make),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
